@@ -1,0 +1,45 @@
+"""captioning: image captioning with RNN and LSTM language models on a Numba + BLAS core.
+
+The seed notebook's names are importable from here, so its checks run against
+this package in place of ``cs231n``.
+"""
+
+from .gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from .layers import (
+    lstm_backward,
+    lstm_forward,
+    lstm_step_backward,
+    lstm_step_forward,
+    rnn_backward,
+    rnn_forward,
+    rnn_step_backward,
+    rnn_step_forward,
+    temporal_affine_backward,
+    temporal_affine_forward,
+    temporal_softmax_loss,
+    word_embedding_backward,
+    word_embedding_forward,
+)
+from .model import CaptioningRNN
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CaptioningRNN",
+    "eval_numerical_gradient",
+    "eval_numerical_gradient_array",
+    "lstm_backward",
+    "lstm_forward",
+    "lstm_step_backward",
+    "lstm_step_forward",
+    "rel_error",
+    "rnn_backward",
+    "rnn_forward",
+    "rnn_step_backward",
+    "rnn_step_forward",
+    "temporal_affine_backward",
+    "temporal_affine_forward",
+    "temporal_softmax_loss",
+    "word_embedding_backward",
+    "word_embedding_forward",
+]

@@ -1,0 +1,138 @@
+"""Recurrent cells over the packed layout of :mod:`captioning.packing`.
+
+A cell only runs the recurrence: the input projection ``xa = x @ Wx + b`` of all
+steps is one BLAS product done by the caller, so inside the time loop there is
+just ``h @ Wh`` plus a Numba kernel for the element-wise part.
+
+Shapes: P packed positions, N batch rows, H hidden size, G = gates * H.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .kernels import elementwise as K
+from .packing import Packing
+
+
+class RNNCache(NamedTuple):
+    hs: np.ndarray  # (P, H)
+    h0: np.ndarray  # (N, H)
+    Wh: np.ndarray  # (H, H)
+    packing: Packing
+
+
+class LSTMCache(NamedTuple):
+    hs: np.ndarray  # (P, H)
+    cs: np.ndarray  # (P, H) cell states
+    tcs: np.ndarray  # (P, H) tanh of cell states
+    gates: np.ndarray  # (P, 4H) activations i, f, o, g
+    h0: np.ndarray  # (N, H)
+    Wh: np.ndarray  # (H, 4H)
+    packing: Packing
+
+
+class RNNCell:
+    """Vanilla tanh RNN: h_t = tanh(x_t Wx + h_{t-1} Wh + b)."""
+
+    name = "rnn"
+    gates = 1
+
+    @staticmethod
+    def forward(xa: np.ndarray, h0: np.ndarray, Wh: np.ndarray, packing: Packing):
+        """xa: (P, H); h0: (N, H) -> hs (P, H), cache."""
+        hs = np.empty((packing.total, h0.shape[1]), dtype=h0.dtype)
+        h = h0
+        for t in range(packing.T):
+            s, n = packing.rows(t), int(packing.batch_sizes[t])
+            np.matmul(h[:n], Wh, out=hs[s])
+            K.rnn_tanh_forward(hs[s].size, hs[s], xa[s])
+            h = hs[s]
+        return hs, RNNCache(hs, h0, Wh, packing)
+
+    @staticmethod
+    def backward(dhs: np.ndarray, cache: RNNCache):
+        """dhs: (P, H) -> dxa (P, H), dh0 (N, H), dWh (H, H)."""
+        hs, h0, Wh, packing = cache
+        dxa = np.empty_like(hs)
+        dh = np.zeros_like(h0)
+        for t in reversed(range(packing.T)):
+            s, n = packing.rows(t), int(packing.batch_sizes[t])
+            K.rnn_tanh_backward(hs[s].size, dhs[s], dh[:n], hs[s], dxa[s])
+            np.matmul(dxa[s], Wh.T, out=dh[:n])
+        dWh = packing.shift_prev(hs, h0).T @ dxa
+        return dxa, dh, dWh
+
+    @staticmethod
+    def init_state(h0: np.ndarray):
+        return (h0,)
+
+    @staticmethod
+    def step(xa: np.ndarray, state, Wh: np.ndarray):
+        """One decoding step for every row of xa (n, H); returns (h, new_state)."""
+        (h,) = state
+        a = h @ Wh
+        K.rnn_tanh_forward(a.size, a, xa)
+        return a, (a,)
+
+
+class LSTMCell:
+    """LSTM with gates i, f, o, g (the seed's order) and zero initial cell state."""
+
+    name = "lstm"
+    gates = 4
+
+    @staticmethod
+    def forward(xa: np.ndarray, h0: np.ndarray, Wh: np.ndarray, packing: Packing):
+        """xa: (P, 4H); h0: (N, H) -> hs (P, H), cache."""
+        P, (N, H) = packing.total, h0.shape
+        gates = np.empty((P, 4 * H), dtype=h0.dtype)
+        hs, cs, tcs = (np.empty((P, H), dtype=h0.dtype) for _ in range(3))
+        h, c = h0, np.zeros_like(h0)
+        for t in range(packing.T):
+            s, n = packing.rows(t), int(packing.batch_sizes[t])
+            np.matmul(h[:n], Wh, out=gates[s])
+            K.lstm_gates_forward(gates[s].size, gates[s], xa[s], c[:n], hs[s], cs[s], tcs[s])
+            h, c = hs[s], cs[s]
+        return hs, LSTMCache(hs, cs, tcs, gates, h0, Wh, packing)
+
+    @staticmethod
+    def backward(dhs: np.ndarray, cache: LSTMCache):
+        """dhs: (P, H) -> dxa (P, 4H), dh0 (N, H), dWh (H, 4H)."""
+        hs, cs, tcs, gates, h0, Wh, packing = cache
+        dxa = np.empty_like(gates)
+        dh = np.zeros_like(h0)
+        dc = np.zeros_like(h0)
+        c0 = np.zeros_like(h0)
+        for t in reversed(range(packing.T)):
+            s, n = packing.rows(t), int(packing.batch_sizes[t])
+            c_prev = cs[packing.rows(t - 1)][:n] if t else c0[:n]
+            K.lstm_gates_backward(gates[s].size, dhs[s], dh[:n], dc[:n], gates[s], c_prev, tcs[s], dxa[s])
+            np.matmul(dxa[s], Wh.T, out=dh[:n])
+        dWh = packing.shift_prev(hs, h0).T @ dxa
+        return dxa, dh, dWh
+
+    @staticmethod
+    def init_state(h0: np.ndarray):
+        return (h0, np.zeros_like(h0))
+
+    @staticmethod
+    def step(xa: np.ndarray, state, Wh: np.ndarray):
+        """One decoding step for every row of xa (n, 4H); returns (h, new_state)."""
+        h, c = state
+        a = h @ Wh
+        h_new, c_new, tc = (np.empty_like(h) for _ in range(3))
+        K.lstm_gates_forward(a.size, a, xa, c, h_new, c_new, tc)
+        return h_new, (h_new, c_new)
+
+
+CELLS = {cell.name: cell for cell in (RNNCell, LSTMCell)}
+
+
+def get_cell(cell_type: str):
+    try:
+        return CELLS[cell_type]
+    except KeyError:
+        raise ValueError(f"cell_type must be one of {sorted(CELLS)}, got {cell_type!r}") from None

@@ -1,0 +1,278 @@
+"""Element-wise Numba kernels: recurrent-cell gates and fused softmax cross-entropy.
+
+One module on purpose: Numba's on-disk cache is keyed on the source file of
+the cached function, so the math helpers live beside the kernels that inline
+them and an edit here invalidates every kernel that depends on it.
+
+Shapes: n rows in a block (active batch rows at one step), H hidden size,
+M scored positions, V vocabulary size.  LSTM pre-activations have shape
+(n, 4H) with gates in the seed's order i, f, o, g.
+
+Transcendentals.  float64 kernels call libm (exact, used for gradient checks).
+float32 kernels use the branch-free ``exp`` and ``tanh`` below, which LLVM
+vectorises: the PyPI llvmlite has no SVML, so libm calls would run one element
+at a time, about 40x slower than the rest of a training step can afford.
+Both stay within a few float32 ulps (``tests/test_kernels.py`` checks them
+against libm on a dense grid).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.extending import intrinsic, overload
+
+from ._jit import inline_njit, kernel_pair, serial_njit, sum_njit
+
+# ---------------------------------------------------------------- fast math (float32)
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """Reinterpret an int32 as a float32 (used to build 2**n)."""
+    sig = types.float32(types.int32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return sig, codegen
+
+
+_LN2_HI = np.float32(0.693359375)  # ln 2 split in two for exact range reduction
+_LN2_LO = np.float32(-2.12194440e-4)
+_LOG2E = np.float32(1.44269504)
+
+
+@inline_njit
+def exp32(x):
+    """exp(x) for float32 x; 0 below -87 (where float32 exp becomes subnormal), NaN stays NaN."""
+    lo = np.float32(-87.0)
+    hi = np.float32(88.0)
+    # A NaN-free copy for the integer part: fptosi of NaN would be undefined.
+    xs = x if (x > lo and x < hi) else (lo if x <= lo else hi)
+    n = np.floor(xs * _LOG2E + np.float32(0.5))
+    r = x - n * _LN2_HI - n * _LN2_LO  # |r| <= ln(2)/2
+    # Taylor series to r**7: truncation error < 6e-9 relative on |r| <= 0.347.
+    p = np.float32(1.0 / 5040.0)
+    p = p * r + np.float32(1.0 / 720.0)
+    p = p * r + np.float32(1.0 / 120.0)
+    p = p * r + np.float32(1.0 / 24.0)
+    p = p * r + np.float32(1.0 / 6.0)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1.0)
+    p = p * r + np.float32(1.0)
+    scale = _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+    out = p * scale
+    return np.float32(0.0) if x < lo else out
+
+
+@inline_njit
+def tanh32(x):
+    """tanh(x) for float32 x: odd Taylor polynomial near 0, (1 - e)/(1 + e) with e = exp(-2|x|) beyond."""
+    ax = abs(x)
+    x2 = x * x
+    # |x| < 0.25: terms to x**9; the x**11 term is < 4e-9 there.
+    q = np.float32(62.0 / 2835.0)
+    q = q * x2 - np.float32(17.0 / 315.0)
+    q = q * x2 + np.float32(2.0 / 15.0)
+    q = q * x2 - np.float32(1.0 / 3.0)
+    small = x + x * x2 * q
+    e = exp32(np.float32(-2.0) * ax)
+    t = (np.float32(1.0) - e) / (np.float32(1.0) + e)
+    large = t if x >= 0 else -t
+    return small if ax < np.float32(0.25) else large
+
+
+# ------------------------------------------------- dtype dispatch: exact for float64
+
+
+def exp_(x):
+    """exp: :func:`exp32` for float32, libm for float64 (Numba-only; see the overload)."""
+    return math.exp(x)
+
+
+def tanh_(x):
+    """tanh: :func:`tanh32` for float32, libm for float64 (Numba-only; see the overload)."""
+    return math.tanh(x)
+
+
+def as_type_of(x, value):
+    """``value`` in the floating type of ``x``: a bare ``1`` or a float64 would promote float32 math."""
+    return value
+
+
+@overload(as_type_of)
+def _as_type_of_impl(x, value):
+    if x == types.float32:
+        return lambda x, value: np.float32(value)
+    return lambda x, value: np.float64(value)
+
+
+@inline_njit
+def one_like(x):
+    return as_type_of(x, 1.0)
+
+
+@overload(exp_)
+def _exp_impl(x):
+    if x == types.float32:
+        return lambda x: exp32(x)
+    return lambda x: math.exp(x)
+
+
+@overload(tanh_)
+def _tanh_impl(x):
+    if x == types.float32:
+        return lambda x: tanh32(x)
+    return lambda x: math.tanh(x)
+
+
+@inline_njit
+def sigmoid(x):
+    """Overflow-free logistic function: exp only ever sees -|x|."""
+    e = exp_(-abs(x))
+    one = one_like(e)
+    r = one / (one + e)
+    return r if x >= 0 else e * r
+
+
+# ------------------------------------------------------------------------ gate kernels
+
+
+@kernel_pair
+def lstm_gates_forward(a, xa, c_prev, h, c, tc):
+    """a <- gates(a + xa); c = f*c_prev + i*g; tc = tanh(c); h = o*tc.
+
+    a, xa: (n, 4H); c_prev, h, c, tc: (n, H).  ``a`` is overwritten in place.
+    """
+    n = a.shape[0]
+    H = h.shape[1]
+    for r in prange(n):
+        ar, xr = a[r], xa[r]
+        for j in range(3 * H):  # i, f, o are contiguous
+            ar[j] = sigmoid(ar[j] + xr[j])
+        ai, af, ao, ag = ar[:H], ar[H : 2 * H], ar[2 * H : 3 * H], ar[3 * H :]
+        xg = xr[3 * H :]
+        for j in range(H):
+            ag[j] = tanh_(ag[j] + xg[j])
+        cp, hr, cr, tr = c_prev[r], h[r], c[r], tc[r]
+        for j in range(H):
+            cn = af[j] * cp[j] + ai[j] * ag[j]
+            t = tanh_(cn)
+            cr[j] = cn
+            tr[j] = t
+            hr[j] = ao[j] * t
+
+
+@kernel_pair
+def lstm_gates_backward(dh_out, dh_rec, dc, gates, c_prev, tc, da):
+    """Backward through one LSTM step's element-wise part.
+
+    dh_out, dh_rec: (n, H) gradient on h from the output and from step t+1;
+    dc: (n, H) gradient on c from step t+1, overwritten with the gradient on c_prev;
+    gates: (n, 4H) activations i, f, o, g; c_prev, tc: (n, H); da: (n, 4H) output.
+    """
+    n = da.shape[0]
+    H = tc.shape[1]
+    for r in prange(n):
+        gr, dr = gates[r], da[r]
+        gi, gf, go, gg = gr[:H], gr[H : 2 * H], gr[2 * H : 3 * H], gr[3 * H :]
+        di, df, do, dg = dr[:H], dr[H : 2 * H], dr[2 * H : 3 * H], dr[3 * H :]
+        dho, dhr, dcr, cp, tr = dh_out[r], dh_rec[r], dc[r], c_prev[r], tc[r]
+        for j in range(H):
+            i, f, o, g, t = gi[j], gf[j], go[j], gg[j], tr[j]
+            one = one_like(t)
+            dh = dho[j] + dhr[j]
+            dct = dcr[j] + dh * o * (one - t * t)
+            di[j] = dct * g * i * (one - i)
+            df[j] = dct * cp[j] * f * (one - f)
+            do[j] = dh * t * o * (one - o)
+            dg[j] = dct * i * (one - g * g)
+            dcr[j] = dct * f
+
+
+@kernel_pair
+def rnn_tanh_forward(a, xa):
+    """a <- tanh(a + xa), in place.  a, xa: (n, H)."""
+    n, H = a.shape
+    for r in prange(n):
+        ar, xr = a[r], xa[r]
+        for j in range(H):
+            ar[j] = tanh_(ar[j] + xr[j])
+
+
+@kernel_pair
+def rnn_tanh_backward(dh_out, dh_rec, h, da):
+    """da = (dh_out + dh_rec) * (1 - h**2).  All (n, H)."""
+    n, H = h.shape
+    for r in prange(n):
+        dr, dho, dhr, hr = da[r], dh_out[r], dh_rec[r], h[r]
+        for j in range(H):
+            y = hr[j]
+            dr[j] = (dho[j] + dhr[j]) * (one_like(y) - y * y)
+
+
+# ------------------------------------------------------------------ softmax + x-entropy
+
+_MAX_LANES = 16
+
+
+@serial_njit
+def _row_max(x):
+    """Max of a row, NaNs skipped, in 16 independent lanes so LLVM vectorises it.
+
+    A max is exact in any order, so the lanes change nothing but speed.
+    """
+    V = x.shape[0]
+    acc = np.full(_MAX_LANES, x[0])
+    full = V - V % _MAX_LANES
+    for v in range(0, full, _MAX_LANES):
+        for k in range(_MAX_LANES):
+            xv = x[v + k]
+            acc[k] = xv if xv > acc[k] else acc[k]
+    m = acc[0]
+    for k in range(_MAX_LANES):
+        m = acc[k] if acc[k] > m else m
+    for v in range(full, V):
+        m = x[v] if x[v] > m else m
+    return m
+
+
+@sum_njit
+def _row_sum(x):
+    s = 0.0
+    for v in range(x.shape[0]):
+        s += x[v]
+    return s
+
+
+@kernel_pair
+def softmax_xent(scores, targets, weights, losses):
+    """Per-row weighted cross-entropy; ``scores`` is overwritten with its gradient.
+
+    scores: (M, V) logits -> weights[r] * (softmax(scores[r]) - onehot(targets[r]));
+    targets: (M,) int; weights: (M,); losses: (M,) float64 output,
+    weights[r] * -log p[targets[r]].  Rows with weight 0 get zero gradient and loss.
+    """
+    M, V = scores.shape
+    for r in prange(M):
+        row = scores[r]
+        w = weights[r]
+        if w == 0.0:
+            row[:] = 0.0
+            losses[r] = 0.0
+            continue
+        y = targets[r]
+        m = _row_max(row)
+        zy = float(row[y] - m)
+        for v in range(V):
+            row[v] = exp_(row[v] - m)
+        s = _row_sum(row)
+        scale = as_type_of(row[0], w / s)
+        for v in range(V):
+            row[v] = row[v] * scale
+        row[y] -= w
+        losses[r] = w * (math.log(s) - zy)

@@ -1,0 +1,159 @@
+"""CaptioningRNN: image features -> initial hidden state -> word-by-word language model.
+
+Shapes: N batch, T caption steps, D image-feature size, W word-vector size,
+H hidden size, V vocabulary size, P packed (row, step) positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate as check
+from .cells import get_cell
+from .kernels.embedding import scatter_add_rows
+from .layers.temporal import softmax_loss_rows
+from .packing import pack_order, sequence_lengths
+from .sampling import greedy_decode
+
+SPECIAL_TOKENS = ("<NULL>", "<START>", "<END>")
+
+
+class CaptioningRNN:
+    """The seed's captioning model, with a ``seed`` for its initialisation.
+
+    ``params`` holds W_embed (V, W), W_proj (D, H), b_proj (H,), Wx (W, gH),
+    Wh (H, gH), b (gH,), W_vocab (H, V), b_vocab (V,), with g = 1 for 'rnn'
+    and 4 for 'lstm'.
+    """
+
+    def __init__(
+        self,
+        word_to_idx,
+        input_dim=512,
+        wordvec_dim=128,
+        hidden_dim=128,
+        cell_type="rnn",
+        dtype=np.float32,
+        seed=0,
+    ):
+        if not isinstance(word_to_idx, dict) or "<NULL>" not in word_to_idx:
+            raise ValueError("CaptioningRNN: word_to_idx must be a dict containing '<NULL>'")
+        for name, value in (("input_dim", input_dim), ("wordvec_dim", wordvec_dim), ("hidden_dim", hidden_dim)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"CaptioningRNN: {name} must be a positive integer, got {value!r}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in check.FLOAT_DTYPES:
+            raise ValueError(f"CaptioningRNN: dtype must be float32 or float64, got {self.dtype}")
+        self.cell = get_cell(cell_type)
+        self.cell_type = cell_type
+        self.word_to_idx = word_to_idx
+        self.idx_to_word = {i: w for w, i in word_to_idx.items()}
+        self._null = word_to_idx["<NULL>"]
+        self._start = word_to_idx.get("<START>")
+        self._end = word_to_idx.get("<END>")
+        self.input_dim, self.wordvec_dim, self.hidden_dim = int(input_dim), int(wordvec_dim), int(hidden_dim)
+        self.seed = seed
+
+        V, D, W, H = len(word_to_idx), self.input_dim, self.wordvec_dim, self.hidden_dim
+        G = self.cell.gates * H
+        rng = np.random.default_rng(seed)
+        params = {
+            "W_embed": rng.standard_normal((V, W)) / 100,
+            "W_proj": rng.standard_normal((D, H)) / np.sqrt(D),
+            "b_proj": np.zeros(H),
+            "Wx": rng.standard_normal((W, G)) / np.sqrt(W),
+            "Wh": rng.standard_normal((H, G)) / np.sqrt(H),
+            "b": np.zeros(G),
+            "W_vocab": rng.standard_normal((H, V)) / np.sqrt(H),
+            "b_vocab": np.zeros(V),
+        }
+        self.params = {k: v.astype(self.dtype) for k, v in params.items()}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.word_to_idx)
+
+    def config(self) -> dict:
+        """Constructor arguments, enough to rebuild the model (with ``word_to_idx``)."""
+        return {
+            "input_dim": self.input_dim,
+            "wordvec_dim": self.wordvec_dim,
+            "hidden_dim": self.hidden_dim,
+            "cell_type": self.cell_type,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+        }
+
+    def check_features(self, fn: str, features) -> np.ndarray:
+        if not isinstance(features, np.ndarray) or features.dtype != self.dtype:
+            got = features.dtype if isinstance(features, np.ndarray) else type(features).__name__
+            raise ValueError(f"{fn}: features must be a {self.dtype} array (the model's dtype), got {got}")
+        check.shape(fn, "features", features, (None, self.input_dim), "(N, D)")
+        return features
+
+    def loss(self, features, captions):
+        """Masked softmax loss summed over time, averaged over the batch, and its gradients.
+
+        features: (N, D); captions: (N, T + 1) ids, inputs ``[:, :-1]`` predict ``[:, 1:]``.
+        Returns ``(loss, grads)`` with ``grads`` keyed like ``params``.
+        """
+        fn = "CaptioningRNN.loss"
+        features = self.check_features(fn, features)
+        N = features.shape[0]
+        captions = check.token_ids(fn, "captions", captions, self.vocab_size)
+        check.shape(fn, "captions", captions, (N, None), "(N, T + 1)")
+        if captions.shape[1] < 2:
+            raise ValueError(f"{fn}: captions must have at least 2 columns (T + 1 >= 2), got {captions.shape}")
+        p = self.params
+        cell = self.cell
+        mask = captions[:, 1:] != self._null
+        order, packing, rows, steps = pack_order(sequence_lengths(mask))
+        tokens = captions[rows, steps]
+        targets = captions[rows, steps + 1]
+        keep = mask[rows, steps]
+
+        # Forward.  Only steps before a row's last target run the recurrence, and
+        # only positions with a target reach the vocabulary projection.
+        h0 = features @ p["W_proj"] + p["b_proj"]
+        # Input projection per distinct word, not per position: U <= min(P, V) rows.
+        words, inverse = np.unique(tokens, return_inverse=True)
+        x_words = p["W_embed"][words]  # (U, W)
+        xa_words = x_words @ p["Wx"]
+        xa_words += p["b"]
+        xa = xa_words[inverse]  # (P, gH)
+        hs, core = cell.forward(xa, h0[order], p["Wh"], packing)
+        all_kept = bool(keep.all())
+        sel = slice(None) if all_kept else np.flatnonzero(keep)
+        h_sel = hs if all_kept else hs[sel]
+        scores = h_sel @ p["W_vocab"]
+        scores += p["b_vocab"]
+        weights = np.full(scores.shape[0], 1.0 / N, dtype=self.dtype)
+        loss = softmax_loss_rows(scores, np.ascontiguousarray(targets[sel]), weights)
+        dscores = scores  # overwritten in place by the loss kernel
+
+        # Backward.
+        grads = {"W_vocab": h_sel.T @ dscores, "b_vocab": dscores.sum(axis=0)}
+        if all_kept:
+            dhs = dscores @ p["W_vocab"].T
+        else:
+            dhs = np.zeros_like(hs)
+            dhs[sel] = dscores @ p["W_vocab"].T
+        dxa, dh0_sorted, grads["Wh"] = cell.backward(dhs, core)
+        dxa_words = np.zeros_like(xa_words)
+        scatter_add_rows(dxa, inverse, dxa_words)
+        grads["Wx"] = x_words.T @ dxa_words
+        grads["b"] = dxa_words.sum(axis=0)
+        grads["W_embed"] = np.zeros_like(p["W_embed"])
+        grads["W_embed"][words] = dxa_words @ p["Wx"].T
+        dh0 = np.empty_like(h0)
+        dh0[order] = dh0_sorted
+        grads["W_proj"] = features.T @ dh0
+        grads["b_proj"] = dh0.sum(axis=0)
+        return loss, grads
+
+    def sample(self, features, max_length=30):
+        """Greedy decoding.  features: (N, D) -> captions (N, max_length) int32.
+
+        Positions after a row's ``<END>`` hold ``<NULL>``.
+        """
+        return greedy_decode(self, self.check_features("CaptioningRNN.sample", features), max_length)
