@@ -6,6 +6,8 @@ H hidden size, V vocabulary size, P packed (row, step) positions.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _validate as check
@@ -15,7 +17,23 @@ from .layers.temporal import softmax_loss_rows
 from .packing import pack_order, sequence_lengths
 from .sampling import greedy_decode
 
-SPECIAL_TOKENS = ("<NULL>", "<START>", "<END>")
+
+
+class _LossContext(NamedTuple):
+    """What the backward pass needs from the forward pass of :meth:`CaptioningRNN.loss`."""
+
+    features: np.ndarray  # (N, D)
+    h0: np.ndarray  # (N, H)
+    order: np.ndarray  # (N,) rows sorted by length
+    words: np.ndarray  # (U,) distinct input words
+    inverse: np.ndarray  # (P,) index into words of each packed position
+    x_words: np.ndarray  # (U, W)
+    xa_words: np.ndarray  # (U, gH)
+    hs: np.ndarray  # (P, H)
+    core: tuple  # the cell's cache
+    sel: object  # packed positions with a target: a slice (all) or an index array
+    h_sel: np.ndarray  # (M, H)
+    dscores: np.ndarray  # (M, V) gradient of the loss w.r.t. the scores
 
 
 class CaptioningRNN:
@@ -97,7 +115,14 @@ class CaptioningRNN:
         features: (N, D); captions: (N, T + 1) ids, inputs ``[:, :-1]`` predict ``[:, 1:]``.
         Returns ``(loss, grads)`` with ``grads`` keyed like ``params``.
         """
-        fn = "CaptioningRNN.loss"
+        loss, ctx = self._forward("CaptioningRNN.loss", features, captions)
+        return loss, self._backward(ctx)
+
+    def nll(self, features, captions) -> float:
+        """The loss of :meth:`loss` without the backward pass (for evaluation)."""
+        return self._forward("CaptioningRNN.nll", features, captions)[0]
+
+    def _forward(self, fn, features, captions):
         features = self.check_features(fn, features)
         N = features.shape[0]
         captions = check.token_ids(fn, "captions", captions, self.vocab_size)
@@ -105,23 +130,21 @@ class CaptioningRNN:
         if captions.shape[1] < 2:
             raise ValueError(f"{fn}: captions must have at least 2 columns (T + 1 >= 2), got {captions.shape}")
         p = self.params
-        cell = self.cell
         mask = captions[:, 1:] != self._null
         order, packing, rows, steps = pack_order(sequence_lengths(mask))
         tokens = captions[rows, steps]
         targets = captions[rows, steps + 1]
         keep = mask[rows, steps]
 
-        # Forward.  Only steps before a row's last target run the recurrence, and
-        # only positions with a target reach the vocabulary projection.
+        # Only steps before a row's last target run the recurrence, and only
+        # positions with a target reach the vocabulary projection.
         h0 = features @ p["W_proj"] + p["b_proj"]
         # Input projection per distinct word, not per position: U <= min(P, V) rows.
         words, inverse = np.unique(tokens, return_inverse=True)
         x_words = p["W_embed"][words]  # (U, W)
         xa_words = x_words @ p["Wx"]
         xa_words += p["b"]
-        xa = xa_words[inverse]  # (P, gH)
-        hs, core = cell.forward(xa, h0[order], p["Wh"], packing)
+        hs, core = self.cell.forward(xa_words[inverse], h0[order], p["Wh"], packing)
         all_kept = bool(keep.all())
         sel = slice(None) if all_kept else np.flatnonzero(keep)
         h_sel = hs if all_kept else hs[sel]
@@ -129,27 +152,30 @@ class CaptioningRNN:
         scores += p["b_vocab"]
         weights = np.full(scores.shape[0], 1.0 / N, dtype=self.dtype)
         loss = softmax_loss_rows(scores, np.ascontiguousarray(targets[sel]), weights)
-        dscores = scores  # overwritten in place by the loss kernel
+        ctx = _LossContext(features, h0, order, words, inverse, x_words, xa_words, hs, core, sel, h_sel, scores)
+        return loss, ctx
 
-        # Backward.
-        grads = {"W_vocab": h_sel.T @ dscores, "b_vocab": dscores.sum(axis=0)}
-        if all_kept:
+    def _backward(self, ctx: "_LossContext") -> dict:
+        p = self.params
+        dscores = ctx.dscores  # written in place by the loss kernel
+        grads = {"W_vocab": ctx.h_sel.T @ dscores, "b_vocab": dscores.sum(axis=0)}
+        if isinstance(ctx.sel, slice):
             dhs = dscores @ p["W_vocab"].T
         else:
-            dhs = np.zeros_like(hs)
-            dhs[sel] = dscores @ p["W_vocab"].T
-        dxa, dh0_sorted, grads["Wh"] = cell.backward(dhs, core)
-        dxa_words = np.zeros_like(xa_words)
-        scatter_add_rows(dxa, inverse, dxa_words)
-        grads["Wx"] = x_words.T @ dxa_words
+            dhs = np.zeros_like(ctx.hs)
+            dhs[ctx.sel] = dscores @ p["W_vocab"].T
+        dxa, dh0_sorted, grads["Wh"] = self.cell.backward(dhs, ctx.core)
+        dxa_words = np.zeros_like(ctx.xa_words)
+        scatter_add_rows(dxa, ctx.inverse, dxa_words)
+        grads["Wx"] = ctx.x_words.T @ dxa_words
         grads["b"] = dxa_words.sum(axis=0)
         grads["W_embed"] = np.zeros_like(p["W_embed"])
-        grads["W_embed"][words] = dxa_words @ p["Wx"].T
-        dh0 = np.empty_like(h0)
-        dh0[order] = dh0_sorted
-        grads["W_proj"] = features.T @ dh0
+        grads["W_embed"][ctx.words] = dxa_words @ p["Wx"].T
+        dh0 = np.empty_like(ctx.h0)
+        dh0[ctx.order] = dh0_sorted
+        grads["W_proj"] = ctx.features.T @ dh0
         grads["b_proj"] = dh0.sum(axis=0)
-        return loss, grads
+        return grads
 
     def sample(self, features, max_length=30):
         """Greedy decoding.  features: (N, D) -> captions (N, max_length) int32.

@@ -1,4 +1,8 @@
-"""Caption decoders.  Shapes: N images, D feature size, L max caption length."""
+"""Caption decoders: greedy, beam search and temperature sampling, for both cells.
+
+Shapes: N images, D feature size, V vocabulary, k beam width, L max caption length.
+Every decoder returns (N, L) int32 token ids, ``<NULL>`` after ``<END>``.
+"""
 
 from __future__ import annotations
 
@@ -21,15 +25,24 @@ def step_scores(model, words, state):
     return scores, state
 
 
-def greedy_decode(model, features, max_length=30):
-    """Arg-max decoding.  features: (N, D) -> (N, L) int32, ``<NULL>`` after ``<END>``.
+def log_softmax(scores: np.ndarray) -> np.ndarray:
+    z = scores - scores.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
-    Rows that have emitted ``<END>`` leave the batch, so they cost nothing more.
-    """
+
+def _check(model, max_length):
     if not isinstance(max_length, (int, np.integer)) or max_length < 1:
         raise ValueError(f"sample: max_length must be a positive integer, got {max_length!r}")
     if model._start is None:
         raise ValueError("sample: the model's word_to_idx has no '<START>' token")
+
+
+def _decode(model, features, max_length, choose):
+    """Shared loop of greedy and temperature sampling; ``choose(scores) -> words``.
+
+    Rows that have emitted ``<END>`` leave the batch, so they cost nothing more.
+    """
+    _check(model, max_length)
     N = features.shape[0]
     captions = np.full((N, max_length), model._null, dtype=np.int32)
     rows = np.arange(N)
@@ -39,7 +52,7 @@ def greedy_decode(model, features, max_length=30):
         if rows.size == 0:
             break
         scores, state = step_scores(model, words, state)
-        words = scores.argmax(axis=1)
+        words = choose(scores)
         captions[rows, t] = words
         if model._end is not None:
             live = words != model._end
@@ -47,3 +60,118 @@ def greedy_decode(model, features, max_length=30):
                 rows, words = rows[live], words[live]
                 state = tuple(s[live] for s in state)
     return captions
+
+
+def greedy_decode(model, features, max_length=30):
+    """Arg-max decoding."""
+    return _decode(model, features, max_length, lambda scores: scores.argmax(axis=1))
+
+
+def temperature_sample(model, features, max_length=30, temperature=1.0, seed=None):
+    """Sample each word from softmax(scores / temperature) with its own ``numpy.random.Generator``."""
+    if not temperature > 0:
+        raise ValueError(f"temperature_sample: temperature must be > 0, got {temperature!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def choose(scores):
+        p = np.exp(log_softmax(scores.astype(np.float64) / temperature))
+        u = rng.random((len(p), 1))
+        return np.minimum((p.cumsum(axis=1) < u * p.sum(axis=1, keepdims=True)).sum(axis=1), p.shape[1] - 1)
+
+    return _decode(model, features, max_length, choose)
+
+
+def sequence_logprob(model, features, captions) -> np.ndarray:
+    """Model log-probability (N,) of each caption up to and including its ``<END>``."""
+    N, L = captions.shape
+    total = np.zeros(N)
+    words = np.full(N, model._start, dtype=np.int64)
+    state = initial_state(model, features)
+    alive = np.ones(N, dtype=bool)
+    for t in range(L):
+        scores, state = step_scores(model, words, state)
+        logp = log_softmax(scores.astype(np.float64))
+        tok = captions[:, t]
+        alive &= tok != model._null
+        total += np.where(alive, logp[np.arange(N), tok], 0.0)
+        alive &= tok != model._end
+        words = tok.astype(np.int64)
+    return total
+
+
+def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7):
+    """Beam search, vectorised over all N * k hypotheses at once.
+
+    Hypotheses are pruned by total log-probability; the winner per image is
+    chosen by log-probability / length**length_penalty (0 turns normalisation
+    off).  The greedy caption competes too, so the result never scores below it.
+    """
+    _check(model, max_length)
+    k = int(beam_width)
+    if k < 1:
+        raise ValueError(f"beam_search: beam_width must be a positive integer, got {beam_width!r}")
+    greedy = greedy_decode(model, features, max_length)
+    if k == 1:
+        return greedy
+    N = features.shape[0]
+    end, null = model._end, model._null
+    V = model.vocab_size
+    state = tuple(np.repeat(s, k, axis=0) for s in initial_state(model, features))
+    words = np.full(N * k, model._start, dtype=np.int64)
+    seqs = np.full((N, k, max_length), null, dtype=np.int32)
+    logp = np.full((N, k), -np.inf)
+    logp[:, 0] = 0.0  # one live hypothesis per image at the start: no duplicate beams
+    lengths = np.zeros((N, k), dtype=np.int64)
+    done = np.zeros((N, k), dtype=bool)
+    for t in range(max_length):
+        scores, state = step_scores(model, words, state)
+        step = log_softmax(scores.astype(np.float64)).reshape(N, k, V)
+        # a finished hypothesis continues only with <NULL>, at no cost
+        step[done] = -np.inf
+        step[done, null] = 0.0
+        cand = (logp[:, :, None] + step).reshape(N, k * V)
+        top = np.argpartition(-cand, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(cand, top, 1), axis=1, kind="stable"), 1)
+        beam, word = top // V, top % V
+        logp = np.take_along_axis(cand, top, 1)
+        seqs = np.take_along_axis(seqs, beam[:, :, None], 1)
+        seqs[:, :, t] = word
+        was_done = np.take_along_axis(done, beam, 1)
+        lengths = np.take_along_axis(lengths, beam, 1) + ~was_done
+        done = was_done | (word == end) if end is not None else was_done
+        flat = (np.arange(N)[:, None] * k + beam).reshape(-1)
+        state = tuple(s[flat] for s in state)
+        words = word.reshape(-1).astype(np.int64)
+        if done.all():
+            break
+    norm = logp / np.maximum(lengths, 1) ** length_penalty
+    best = norm.argmax(axis=1)
+    out = seqs[np.arange(N), best]
+    g_logp = sequence_logprob(model, features, greedy)
+    g_len = np.maximum(_lengths(greedy, end, null), 1)
+    better_greedy = g_logp / g_len**length_penalty > norm[np.arange(N), best]
+    out[better_greedy] = greedy[better_greedy]
+    return out
+
+
+def _lengths(captions, end, null) -> np.ndarray:
+    """Tokens up to and including <END> (or all non-NULL tokens when there is none)."""
+    L = captions.shape[1]
+    is_end = captions == end if end is not None else np.zeros(captions.shape, dtype=bool)
+    first_end = np.where(is_end.any(1), is_end.argmax(1) + 1, L)
+    return np.minimum(first_end, (captions != null).sum(1))
+
+
+DECODERS = {"greedy", "beam", "temperature"}
+
+
+def decode(model, features, method="greedy", max_length=30, beam_width=3, temperature=1.0, seed=None,
+           length_penalty=0.7):
+    """Dispatch on ``method`` (one of greedy, beam, temperature)."""
+    if method == "greedy":
+        return greedy_decode(model, features, max_length)
+    if method == "beam":
+        return beam_search(model, features, beam_width, max_length, length_penalty)
+    if method == "temperature":
+        return temperature_sample(model, features, max_length, temperature, seed)
+    raise ValueError(f"decode: method must be one of {sorted(DECODERS)}, got {method!r}")

@@ -10,3 +10,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 @pytest.fixture
 def rng():
     return np.random.default_rng(231)
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory):
+    """A tiny synthetic dataset in the cs231n layout, PCA to 32 dims (read-only: copy before corrupting)."""
+    from captioning.data import pca, synthetic
+
+    out = tmp_path_factory.mktemp("synthetic")
+    synthetic.generate(out, synthetic.SyntheticConfig(n_train=60, n_val=20, seed=1), progress=False)
+    pca.prepare_pca(out, dim=32, progress=False)
+    return out
+
+
+@pytest.fixture
+def dataset_copy(small_dataset, tmp_path):
+    import shutil
+
+    dest = tmp_path / "data"
+    shutil.copytree(small_dataset, dest)
+    return dest

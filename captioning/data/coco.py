@@ -1,0 +1,108 @@
+"""The seed's COCO loaders: ``load_coco_data``, ``sample_coco_minibatch``, ``decode_captions``.
+
+Shapes: n captions of T + 1 = 17 tokens; m images; F feature size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from . import layout
+
+
+def _rng(seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def load_coco_data(base_dir="data/synthetic", max_train=None, pca_features=True, seed=0) -> dict:
+    """Load a dataset in the cs231n layout (see :mod:`captioning.data.layout`).
+
+    Returns the seed's dict: ``{split}_captions`` int32 (n, 17), ``{split}_image_idxs``
+    int32 (n,), ``{split}_features`` float32 (m, F), ``{split}_urls`` str (m,),
+    ``idx_to_word`` and ``word_to_idx``.  ``max_train`` keeps that many training
+    captions, drawn without replacement with ``seed`` (an int or a Generator).
+    Every inconsistency raises :class:`~captioning.errors.DataError` naming the file.
+    """
+    fn = "load_coco_data"
+    base = Path(base_dir)
+    if not base.is_dir():
+        raise DataError(f"{fn}: dataset directory {base} does not exist")
+    keys = [f"{s}_{k}" for s in layout.SPLITS for k in ("captions", "image_idxs")]
+    cap_path = base / layout.CAPTIONS_FILE
+    data: dict = layout.read_h5(cap_path, keys, fn)
+    idx_to_word, word_to_idx = layout.read_vocab(base / layout.VOCAB_FILE, fn)
+    V = len(idx_to_word)
+    for split in layout.SPLITS:
+        feat_path = base / layout.features_file(split, pca_features)
+        feats = layout.read_h5(feat_path, ["features"], fn)["features"]
+        if feats.ndim != 2 or feats.dtype.kind != "f":
+            raise DataError(f"{fn}: {feat_path}: 'features' must be a 2-D float array (m, F), got {feats.dtype} {feats.shape}")
+        urls = layout.read_urls(base / layout.urls_file(split), fn)
+        if len(urls) != len(feats):
+            raise DataError(
+                f"{fn}: {base / layout.urls_file(split)} has {len(urls)} URLs but {feat_path} has {len(feats)} images"
+            )
+        caps, idxs = data[f"{split}_captions"], data[f"{split}_image_idxs"]
+        if caps.ndim != 2 or caps.shape[1] < 2 or caps.dtype.kind not in "iu":
+            raise DataError(f"{fn}: {cap_path}: '{split}_captions' must be a 2-D integer array (n, T+1), got {caps.dtype} {caps.shape}")
+        if idxs.shape != (len(caps),) or idxs.dtype.kind not in "iu":
+            raise DataError(
+                f"{fn}: {cap_path}: '{split}_image_idxs' must be integers of shape ({len(caps)},), got {idxs.dtype} {idxs.shape}"
+            )
+        if caps.size and (caps.min() < 0 or caps.max() >= V):
+            bad = caps.min() if caps.min() < 0 else caps.max()
+            raise DataError(f"{fn}: {cap_path}: '{split}_captions' holds token id {bad} outside the vocabulary range [0, {V})")
+        if idxs.size and (idxs.min() < 0 or idxs.max() >= len(feats)):
+            bad = idxs.min() if idxs.min() < 0 else idxs.max()
+            raise DataError(f"{fn}: {cap_path}: '{split}_image_idxs' holds image index {bad} outside [0, {len(feats)})")
+        data[f"{split}_captions"] = caps.astype(np.int32, copy=False)
+        data[f"{split}_image_idxs"] = idxs.astype(np.int32, copy=False)
+        data[f"{split}_features"] = feats.astype(np.float32, copy=False)
+        data[f"{split}_urls"] = urls
+    data["idx_to_word"], data["word_to_idx"] = idx_to_word, word_to_idx
+    if max_train is not None:
+        n = len(data["train_captions"])
+        if not isinstance(max_train, (int, np.integer)) or not 0 < max_train <= n:
+            raise DataError(f"{fn}: max_train must be an integer in [1, {n}], got {max_train!r}")
+        keep = np.sort(_rng(seed).choice(n, size=int(max_train), replace=False))
+        data["train_captions"] = data["train_captions"][keep]
+        data["train_image_idxs"] = data["train_image_idxs"][keep]
+    return data
+
+
+def sample_coco_minibatch(data: dict, batch_size=100, split="train", seed=None):
+    """Draw ``batch_size`` captions (with replacement, as the seed does).
+
+    Returns ``(captions (B, T+1), features (B, F), urls (B,))``.  ``seed`` is an
+    int or a ``numpy.random.Generator``; the global ``np.random`` is never used.
+    """
+    if split not in layout.SPLITS:
+        raise ValueError(f"sample_coco_minibatch: split must be one of {layout.SPLITS}, got {split!r}")
+    captions = data[f"{split}_captions"]
+    pick = _rng(seed).integers(len(captions), size=batch_size)
+    image_idxs = data[f"{split}_image_idxs"][pick]
+    return captions[pick], data[f"{split}_features"][image_idxs], data[f"{split}_urls"][image_idxs]
+
+
+def decode_captions(captions, idx_to_word):
+    """Token ids -> strings, as the seed does: ``<NULL>`` dropped, stop after ``<END>``.
+
+    captions: (T,) -> str, or (N, T) -> list of N str.
+    """
+    captions = np.asarray(captions)
+    single = captions.ndim == 1
+    rows = captions[None] if single else captions
+    decoded = []
+    for row in rows:
+        words = []
+        for token in row:
+            word = idx_to_word[int(token)]
+            if word != "<NULL>":
+                words.append(word)
+            if word == "<END>":
+                break
+        decoded.append(" ".join(words))
+    return decoded[0] if single else decoded

@@ -1,0 +1,100 @@
+"""The offline default dataset: rendered shape scenes with five captions each, in the cs231n layout.
+
+Deterministic for a given seed: train and val draw from independent child
+seeds, so changing the size of one split leaves the other unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..atomic import atomic_path
+from ..errors import ConfigError
+from . import layout
+from .features import extract_features
+from .render import render
+from .scenes import captions_for, random_scene, vocabulary
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    n_train: int = 4000  # images; five captions each
+    n_val: int = 500
+    image_size: int = 64
+    captions_per_image: int = 5
+    max_objects: int = 3
+    caption_length: int = 17  # <START> + up to 15 words + <END>, padded with <NULL>
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("n_train", "n_val", "captions_per_image", "max_objects"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"synthetic.{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.image_size < 16 or self.image_size % 4:
+            raise ConfigError(f"synthetic.image_size must be a multiple of 4 and >= 16, got {self.image_size!r}")
+        if self.caption_length < 4:
+            raise ConfigError(f"synthetic.caption_length must be >= 4, got {self.caption_length!r}")
+
+
+def encode(caption: str, word_to_idx: dict, length: int) -> np.ndarray:
+    words = caption.split()
+    ids = [word_to_idx["<START>"]] + [word_to_idx.get(w, word_to_idx["<UNK>"]) for w in words] + [word_to_idx["<END>"]]
+    if len(ids) > length:
+        raise ValueError(f"caption {caption!r} has {len(words)} words; at most {length - 2} fit in {length} tokens")
+    return np.array(ids + [word_to_idx["<NULL>"]] * (length - len(ids)), dtype=np.int32)
+
+
+def make_split(cfg: SyntheticConfig, n_images: int, rng: np.random.Generator, word_to_idx: dict, desc: str,
+               progress: bool):
+    """Render ``n_images`` scenes; return images (n, S, S, 3) uint8, captions (n*k, L) int32, image_idxs."""
+    images = np.empty((n_images, cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
+    captions = []
+    for i in tqdm(range(n_images), desc=desc, disable=not progress, unit="img"):
+        scene = random_scene(rng, cfg.max_objects)
+        images[i] = render(scene, rng, cfg.image_size)
+        for c in captions_for(scene, rng, cfg.captions_per_image, cfg.caption_length - 2):
+            captions.append(encode(c, word_to_idx, cfg.caption_length))
+    image_idxs = np.repeat(np.arange(n_images, dtype=np.int32), cfg.captions_per_image)
+    return images, np.stack(captions), image_idxs
+
+
+def generate(out_dir, cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> Path:
+    """Write the synthetic dataset's raw layout (everything but the PCA files) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    idx_to_word = vocabulary()
+    word_to_idx = {w: i for i, w in enumerate(idx_to_word)}
+    train_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    splits = {}
+    for split, n, rng in (("train", cfg.n_train, train_rng), ("val", cfg.n_val, val_rng)):
+        images, captions, idxs = make_split(cfg, n, rng, word_to_idx, f"render {split}", progress)
+        feats = extract_features(images, progress=progress)
+        splits[split] = (images, captions, idxs, feats)
+
+    attrs = {f"synthetic.{k}": v for k, v in asdict(cfg).items()}
+    with atomic_path(out / layout.CAPTIONS_FILE) as tmp, h5py.File(tmp, "w") as f:
+        for split, (_, captions, idxs, _) in splits.items():
+            f.create_dataset(f"{split}_captions", data=captions)
+            f.create_dataset(f"{split}_image_idxs", data=idxs)
+        f.attrs.update(attrs)
+    for split, (images, _, _, feats) in splits.items():
+        with atomic_path(out / layout.features_file(split, pca=False)) as tmp, h5py.File(tmp, "w") as f:
+            f.create_dataset("features", data=feats)
+            f.attrs.update(attrs)
+        with atomic_path(out / layout.images_file(split)) as tmp, h5py.File(tmp, "w") as f:
+            f.create_dataset("images", data=images, compression="gzip", compression_opts=4)
+        with atomic_path(out / layout.urls_file(split)) as tmp:
+            tmp.write_text("".join(f"synthetic://{split}2014/{i:06d}.png\n" for i in range(len(images))))
+    with atomic_path(out / layout.VOCAB_FILE) as tmp:
+        layout.write_vocab(tmp, idx_to_word)
+    n_caps = sum(len(s[1]) for s in splits.values())
+    print(
+        f"synthetic: {cfg.n_train} train + {cfg.n_val} val images, {n_caps} captions, "
+        f"{len(idx_to_word)} words, {splits['train'][3].shape[1]} raw features -> {out}"
+    )
+    return out

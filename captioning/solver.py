@@ -1,0 +1,242 @@
+"""CaptioningSolver: minibatch training with evaluation, checkpoints, resume and early stopping.
+
+The solver computes and returns numbers.  Side effects go through two small
+edges: ``checkpoint_path`` (an atomic ``.npz`` per epoch) and ``sinks``,
+objects with ``log_iteration(iteration, loss)`` and ``log_epoch(epoch, metrics)``
+(e.g. the workflow's MLflow logger; the solver never imports MLflow).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .errors import CaptioningError
+from .evaluation import caption_strings, eval_images, evaluate, mean_loss
+from .metrics import BLEU_score
+from .optim import STATE, get_rule
+
+
+class TrainingDiverged(CaptioningError, FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+class MetricsSink(Protocol):
+    def log_iteration(self, iteration: int, loss: float) -> None: ...
+
+    def log_epoch(self, epoch: int, metrics: dict) -> None: ...
+
+
+@dataclass
+class TrainState:
+    """Everything that changes during training (and goes into a checkpoint)."""
+
+    epoch: int = 0  # completed epochs
+    iteration: int = 0
+    loss_history: list = field(default_factory=list)
+    epoch_history: list = field(default_factory=list)  # one metrics dict per evaluated epoch
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    epochs_since_best: int = 0
+    stopped_early: bool = False
+
+
+class CaptioningSolver:
+    """Trains a :class:`~captioning.model.CaptioningRNN` on a dict from ``load_coco_data``.
+
+    Seed-compatible arguments: ``update_rule`` ('sgd', 'sgd_momentum', 'rmsprop',
+    'adam'), ``optim_config``, ``lr_decay`` (per epoch), ``batch_size``,
+    ``num_epochs``, ``print_every``, ``verbose``.  Beyond the seed:
+
+    grad_clip       clip the global gradient norm to this value (None: off)
+    eval_images     val images scored after every epoch (0: no evaluation)
+    select_metric   val metric that picks the best parameters ('BLEU-4', 'CIDEr-D', ...)
+    patience        stop after this many evaluated epochs without improvement (None: off)
+    checkpoint_path write an atomic checkpoint here after every epoch
+    seed            seeds minibatch order; equal seeds give bitwise equal runs
+    sinks           metric sinks, see :class:`MetricsSink`
+    progress        show a tqdm bar (default: ``verbose``)
+    """
+
+    def __init__(self, model, data, update_rule="sgd", optim_config=None, lr_decay=1.0, batch_size=100,
+                 num_epochs=10, print_every=10, verbose=True, grad_clip=None, eval_images=500,
+                 select_metric="BLEU-4", patience=None, checkpoint_path=None, seed=0, sinks=(), progress=None,
+                 max_length=None):
+        self.model, self.data = model, data
+        self.update_rule_name = update_rule
+        self.update_rule = get_rule(update_rule)
+        self.optim_config = dict(optim_config or {})
+        self.lr_decay, self.batch_size, self.num_epochs = float(lr_decay), int(batch_size), int(num_epochs)
+        self.print_every, self.verbose = print_every, verbose
+        self.grad_clip = grad_clip
+        self.eval_images, self.select_metric, self.patience = int(eval_images), select_metric, patience
+        self.checkpoint_path, self.seed, self.sinks = checkpoint_path, seed, list(sinks)
+        self.progress = verbose if progress is None else progress
+        self.max_length = max_length or data["train_captions"].shape[1]
+        if self.batch_size < 1 or self.num_epochs < 0:
+            raise ValueError(f"CaptioningSolver: batch_size must be >= 1 and num_epochs >= 0, got {batch_size}, {num_epochs}")
+        self.state = TrainState()
+        self.rng = np.random.default_rng(seed)
+        self.optim_configs = {p: dict(self.optim_config) for p in model.params}
+        self.best_params = None
+
+    # ------------------------------------------------------------------ seed API
+    @property
+    def loss_history(self) -> list:
+        return self.state.loss_history
+
+    def _step(self, captions, features) -> float:
+        loss, grads = self.model.loss(features, captions)
+        if not math.isfinite(loss):
+            last = f"; the last good checkpoint is {self.checkpoint_path}" if self.checkpoint_path else ""
+            raise TrainingDiverged(
+                f"training diverged: loss is {loss} at iteration {self.state.iteration + 1} "
+                f"(epoch {self.state.epoch + 1}); lower the learning rate or set grad_clip{last}"
+            )
+        if self.grad_clip:
+            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+            if norm > self.grad_clip:
+                for g in grads.values():
+                    g *= self.grad_clip / norm
+        for name, w in self.model.params.items():
+            self.model.params[name], self.optim_configs[name] = self.update_rule(w, grads[name], self.optim_configs[name])
+        return loss
+
+    def train(self, resume_from=None) -> dict:
+        """Run the remaining epochs; with ``resume_from``, first restore that checkpoint."""
+        if resume_from is not None:
+            self.restore(resume_from)
+        data, st = self.data, self.state
+        n_train = len(data["train_captions"])
+        per_epoch = max(n_train // self.batch_size, 1)
+        total = self.num_epochs * per_epoch
+        bar = tqdm(total=total, initial=st.iteration, disable=not self.progress, unit="it", desc="train")
+        t_start, seen = time.perf_counter(), 0
+        try:
+            while st.epoch < self.num_epochs and not st.stopped_early:
+                order = self.rng.permutation(n_train)
+                for i in range(per_epoch):
+                    idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+                    captions = data["train_captions"][idx]
+                    features = data["train_features"][data["train_image_idxs"][idx]]
+                    loss = self._step(captions, features)
+                    st.iteration += 1
+                    st.loss_history.append(loss)
+                    seen += len(idx)
+                    for sink in self.sinks:
+                        sink.log_iteration(st.iteration, loss)
+                    bar.update(1)
+                    if self.progress:
+                        bar.set_postfix(loss=f"{loss:.3f}", caps_s=f"{seen / (time.perf_counter() - t_start):.0f}")
+                    if self.verbose and self.print_every and (st.iteration - 1) % self.print_every == 0:
+                        tqdm.write(f"(Iteration {st.iteration} / {total}) loss: {loss:f}")
+                st.epoch += 1
+                for cfg in self.optim_configs.values():
+                    cfg["learning_rate"] *= self.lr_decay  # set by the rule on its first update
+                self._end_of_epoch(per_epoch)
+        finally:
+            bar.close()
+        if self.best_params is not None:
+            self.model.params = {k: v.copy() for k, v in self.best_params.items()}
+        summary = {
+            "epochs": st.epoch, "iterations": st.iteration, "final_loss": st.loss_history[-1] if st.loss_history else None,
+            "best_epoch": st.best_epoch, f"best_val_{self.select_metric}": st.best_score,
+            "stopped_early": st.stopped_early, "seconds": time.perf_counter() - t_start,
+        }
+        if self.verbose:
+            best = f", best val {self.select_metric} {st.best_score:.3f} at epoch {st.best_epoch}" if st.best_epoch > 0 else ""
+            print(f"trained {st.epoch} epochs ({st.iteration} iterations) in {summary['seconds']:.0f} s, "
+                  f"final loss {summary['final_loss']:.3f}{best}")
+        return summary
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate_epoch(self) -> dict:
+        """Validation metrics on the first ``eval_images`` val images: loss, BLEU-1..4, CIDEr-D, seed BLEU."""
+        data = self.data
+        images = eval_images(data, "val", self.eval_images)
+        keep = np.isin(data["val_image_idxs"], images)
+        caps = data["val_captions"][keep]
+        feats = data["val_features"][data["val_image_idxs"][keep]]
+        val_loss = mean_loss(self.model, caps, feats)
+        scores, hyps = evaluate(self.model, data, "val", images, max_length=self.max_length)
+        # the seed's metric: unigram BLEU of each image's sample against its first reference
+        first = {int(i): j for j, i in reversed(list(enumerate(data["val_image_idxs"][keep])))}
+        gt = caption_strings(caps[[first[int(i)] for i in images]], data["idx_to_word"])
+        seed_bleu = float(np.mean([BLEU_score(g, hyps[int(i)]) for g, i in zip(gt, images)]))
+        return {"val_loss": val_loss, **{f"val_{k}": v for k, v in scores.items()}, "val_BLEU_score": seed_bleu}
+
+    def _end_of_epoch(self, per_epoch: int) -> None:
+        st = self.state
+        recent = st.loss_history[-per_epoch:]
+        metrics = {"epoch": st.epoch, "train_loss": float(np.mean(recent)) if recent else float("nan"),
+                   "learning_rate": float(next(iter(self.optim_configs.values())).get("learning_rate", 0.0))}
+        if self.eval_images > 0:
+            metrics.update(self.evaluate_epoch())
+            score = metrics[f"val_{self.select_metric}"]
+            if score > st.best_score:
+                st.best_score, st.best_epoch, st.epochs_since_best = score, st.epoch, 0
+                self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+            else:
+                st.epochs_since_best += 1
+                if self.patience is not None and st.epochs_since_best >= self.patience:
+                    st.stopped_early = True
+        st.epoch_history.append(metrics)
+        for sink in self.sinks:
+            sink.log_epoch(st.epoch, metrics)
+        if self.verbose:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "epoch")
+            tqdm.write(f"(Epoch {st.epoch} / {self.num_epochs}) {shown}")
+        if self.checkpoint_path:
+            self.save(self.checkpoint_path)
+
+    # --------------------------------------------------------------- checkpoints
+    def save(self, path) -> None:
+        arrays = {f"params/{k}": v for k, v in self.model.params.items()}
+        if self.best_params is not None:
+            arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
+        scalars = {}
+        for name, cfg in self.optim_configs.items():
+            for key, value in cfg.items():
+                if key in STATE:
+                    arrays[f"optim/{name}/{key}"] = value
+                else:
+                    scalars.setdefault(name, {})[key] = value
+        arrays["loss_history"] = np.asarray(self.state.loss_history, dtype=np.float64)
+        st = self.state
+        header = {
+            "model": self.model.config(),
+            "idx_to_word": [self.model.idx_to_word[i] for i in range(len(self.model.idx_to_word))],
+            "solver": {"update_rule": self.update_rule_name, "optim_config": self.optim_config,
+                       "lr_decay": self.lr_decay, "batch_size": self.batch_size, "num_epochs": self.num_epochs,
+                       "grad_clip": self.grad_clip, "seed": self.seed},
+            "optim_scalars": scalars,
+            "rng": self.rng.bit_generator.state,
+            "state": {"epoch": st.epoch, "iteration": st.iteration, "epoch_history": st.epoch_history,
+                      "best_score": st.best_score, "best_epoch": st.best_epoch,
+                      "epochs_since_best": st.epochs_since_best, "stopped_early": st.stopped_early},
+        }
+        ckpt.save(path, header, arrays)
+
+    def restore(self, path) -> None:
+        header, arrays = ckpt.load(path)
+        ckpt.check_compatible(path, header, self.model)
+        self.model.params = {k: arrays[f"params/{k}"].copy() for k in self.model.params}
+        self.best_params = ({k: arrays[f"best/{k}"].copy() for k in self.model.params}
+                            if f"best/{next(iter(self.model.params))}" in arrays else None)
+        self.optim_configs = {}
+        for name in self.model.params:
+            cfg = dict(header["optim_scalars"].get(name, {}))
+            for key in STATE:
+                if f"optim/{name}/{key}" in arrays:
+                    cfg[key] = arrays[f"optim/{name}/{key}"].copy()
+            self.optim_configs[name] = cfg
+        self.rng.bit_generator.state = header["rng"]
+        s = header["state"]
+        self.state = TrainState(s["epoch"], s["iteration"], arrays["loss_history"].tolist(), s["epoch_history"],
+                                s["best_score"], s["best_epoch"], s["epochs_since_best"], s["stopped_early"])

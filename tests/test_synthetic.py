@@ -1,0 +1,102 @@
+"""The synthetic default dataset: deterministic, well-formed, features from pixels only."""
+
+import hashlib
+
+import h5py
+import numpy as np
+import pytest
+
+from captioning.data import layout, scenes, synthetic
+from captioning.data.coco import load_coco_data
+from captioning.data.features import N_FEATURES, extract_features
+from captioning.errors import ConfigError
+from captioning.evaluation import caption_strings
+
+
+def digest(directory, names):
+    return {n: hashlib.sha256((directory / n).read_bytes()).hexdigest() for n in names}
+
+
+def test_same_seed_same_bytes_and_val_independent_of_train_size(tmp_path):
+    cfg = synthetic.SyntheticConfig(n_train=12, n_val=6, seed=7)
+    synthetic.generate(tmp_path / "a", cfg, progress=False)
+    synthetic.generate(tmp_path / "b", cfg, progress=False)
+    synthetic.generate(tmp_path / "c", synthetic.SyntheticConfig(n_train=20, n_val=6, seed=7), progress=False)
+    names = [*layout.raw_files(), "train2014_images.h5", "val2014_images.h5"]
+    assert digest(tmp_path / "a", names) == digest(tmp_path / "b", names)
+    with h5py.File(tmp_path / "a" / "val2014_images.h5") as a, h5py.File(tmp_path / "c" / "val2014_images.h5") as c:
+        np.testing.assert_array_equal(a["images"][()], c["images"][()])
+    with h5py.File(tmp_path / "a" / "train2014_images.h5") as a, h5py.File(tmp_path / "c" / "train2014_images.h5") as c:
+        assert c["images"].shape[0] == 20
+        np.testing.assert_array_equal(a["images"][()], c["images"][:12])  # a larger split extends a smaller one
+    assert not list((tmp_path / "a").glob(".*"))  # no temporary files left behind
+
+
+def test_layout_vocabulary_and_captions(small_dataset):
+    data = load_coco_data(small_dataset)
+    assert data["idx_to_word"][:4] == ["<NULL>", "<START>", "<END>", "<UNK>"]
+    for split, n_images in (("train", 60), ("val", 20)):
+        caps, idxs = data[f"{split}_captions"], data[f"{split}_image_idxs"]
+        assert caps.shape == (5 * n_images, 17)
+        np.testing.assert_array_equal(np.bincount(idxs, minlength=n_images), 5)
+        assert (caps[:, 0] == 1).all() and not (caps == 3).any()  # <START> first, no <UNK>
+        assert ((caps == 2).sum(axis=1) == 1).all()  # exactly one <END>
+        per_image = {}
+        for i, s in zip(idxs, caption_strings(caps, data["idx_to_word"])):
+            per_image.setdefault(int(i), []).append(s)
+        # five captions per image in (mostly) different phrasings
+        assert np.mean([len(set(v)) for v in per_image.values()]) > 3.5
+
+
+def test_every_template_word_is_in_the_vocabulary_and_fits():
+    vocab = set(scenes.vocabulary())
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        scene = scenes.random_scene(rng, max_objects=3)
+        for caption in scenes.captions_for(scene, rng, k=5):
+            assert set(caption.split()) <= vocab, caption
+            assert len(caption.split()) <= 15
+        assert 1 <= len(scene) <= 3
+
+
+def test_captions_mention_the_objects():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        scene = scenes.random_scene(rng)
+        for caption in scenes.captions_for(scene, rng):
+            words = set(caption.split())
+            colour = any(o.color in words for o in scene)
+            shape = any({o.shape, scenes.PLURAL[o.shape]} & words for o in scene)
+            assert colour or shape, caption
+            assert not {c for c in scenes.COLORS if c in words} - {o.color for o in scene}, caption  # no wrong colours
+
+
+def test_features_come_from_pixels_only(small_dataset):
+    with h5py.File(small_dataset / "val2014_images.h5") as f:
+        images = f["images"][()]
+    with h5py.File(small_dataset / "val2014_vgg16_fc7.h5") as f:
+        stored = f["features"][()]
+    assert images.dtype == np.uint8 and images.shape == (20, 64, 64, 3)
+    assert stored.shape == (20, N_FEATURES)
+    np.testing.assert_array_equal(extract_features(images), stored)
+    # a pure colour change of the same pixels changes the features
+    swapped = images[..., ::-1].copy()
+    assert not np.allclose(extract_features(swapped), stored)
+
+
+def test_relation_words_follow_geometry():
+    a = scenes.Obj("circle", "red", "small", 0.2, 0.5)
+    b = scenes.Obj("square", "blue", "small", 0.8, 0.45)
+    c = scenes.Obj("square", "blue", "small", 0.25, 0.9)
+    assert scenes._relation(a, b) == "to the left of" and scenes._relation(b, a) == "to the right of"
+    assert scenes._relation(a, c) == "above" and scenes._relation(c, a) == "below"
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_train": 0}, r"synthetic.n_train must be a positive integer, got 0"),
+    ({"image_size": 30}, r"synthetic.image_size must be a multiple of 4 and >= 16, got 30"),
+    ({"caption_length": 3}, r"synthetic.caption_length must be >= 4, got 3"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        synthetic.SyntheticConfig(**kwargs)
