@@ -30,6 +30,13 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
+def _forbid(model, scores: np.ndarray) -> np.ndarray:
+    """A caption never contains <NULL> or <START>: take them out of the choice (in place)."""
+    scores[..., model._null] = -np.inf
+    scores[..., model._start] = -np.inf
+    return scores
+
+
 def _check(model, max_length):
     if not isinstance(max_length, (int, np.integer)) or max_length < 1:
         raise ValueError(f"sample: max_length must be a positive integer, got {max_length!r}")
@@ -52,7 +59,7 @@ def _decode(model, features, max_length, choose):
         if rows.size == 0:
             break
         scores, state = step_scores(model, words, state)
-        words = choose(scores)
+        words = choose(_forbid(model, scores))
         captions[rows, t] = words
         if model._end is not None:
             live = words != model._end
@@ -74,7 +81,7 @@ def temperature_sample(model, features, max_length=30, temperature=1.0, seed=Non
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     def choose(scores):
-        p = np.exp(log_softmax(scores.astype(np.float64) / temperature))
+        p = np.exp(log_softmax(scores.astype(np.float64) / temperature))  # forbidden words get p = 0
         u = rng.random((len(p), 1))
         return np.minimum((p.cumsum(axis=1) < u * p.sum(axis=1, keepdims=True)).sum(axis=1), p.shape[1] - 1)
 
@@ -125,7 +132,7 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
     done = np.zeros((N, k), dtype=bool)
     for t in range(max_length):
         scores, state = step_scores(model, words, state)
-        step = log_softmax(scores.astype(np.float64)).reshape(N, k, V)
+        step = _forbid(model, log_softmax(scores.astype(np.float64))).reshape(N, k, V)
         # a finished hypothesis continues only with <NULL>, at no cost
         step[done] = -np.inf
         step[done, null] = 0.0

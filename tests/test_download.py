@@ -1,0 +1,177 @@
+"""Download and extraction against a local HTTP server on 127.0.0.1 (no other network)."""
+
+import hashlib
+import http.server
+import io
+import re
+import socket
+import threading
+import zipfile
+
+import pytest
+
+from captioning.data import layout
+from captioning.data.coco import load_coco_data
+from captioning.data.download import download, extract_layout, fetch_coco
+from captioning.data.pca import prepare_pca
+from captioning.errors import DataError, DownloadError
+
+
+class Server:
+    """Serves ``payload`` at /coco_captioning.zip with HTTP Range; can cut a response short."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+        self.cut_after = None  # bytes to send before dropping the connection (once)
+        self.honour_range = True
+        self.requests = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests.append(self.headers.get("Range"))
+                if not self.path.endswith("/coco_captioning.zip"):
+                    self.send_error(404)
+                    return
+                data, start = server.payload, 0
+                match = re.match(r"bytes=(\d+)-", self.headers.get("Range") or "")
+                if match and server.honour_range:
+                    start = int(match.group(1))
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.cut_after is not None:
+                    self.wfile.write(body[: server.cut_after])
+                    self.wfile.flush()
+                    server.cut_after = None
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/coco_captioning.zip"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def layout_zip(directory, drop=()) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted(directory.iterdir()):
+            if path.name not in drop:
+                zf.write(path, f"coco_captioning/{path.name}")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def archive(small_dataset):
+    return layout_zip(small_dataset)
+
+
+@pytest.fixture
+def server(archive):
+    s = Server(archive)
+    yield s
+    s.close()
+
+
+def test_full_download_extract_and_load(server, archive, tmp_path):
+    sha = hashlib.sha256(archive).hexdigest()
+    out = fetch_coco(server.url, tmp_path / "coco", tmp_path / "cache", size=len(archive), sha256=sha, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == sorted(layout.raw_files() + ["train2014_images.h5", "val2014_images.h5"])
+    assert (tmp_path / "cache" / "coco_captioning.zip").read_bytes() == archive
+    prepare_pca(out, dim=8, progress=False)
+    assert load_coco_data(out)["train_features"].shape == (60, 8)
+
+
+def test_interrupted_transfer_resumes_with_range(server, archive, tmp_path):
+    dest = tmp_path / "coco_captioning.zip"
+    server.cut_after = len(archive) // 3
+    with pytest.raises(DownloadError, match=r"(interrupted|stopped) after \d+ .*run again to resume"):
+        download(server.url, dest, progress=False)
+    part = tmp_path / "coco_captioning.zip.part"
+    assert not dest.exists() and 0 < part.stat().st_size < len(archive)
+    download(server.url, dest, sha256=hashlib.sha256(archive).hexdigest(), progress=False)
+    assert dest.read_bytes() == archive and not part.exists()
+    assert server.requests[-1] == f"bytes={len(archive) // 3}-"
+
+
+def test_server_ignoring_range_restarts_cleanly(server, archive, tmp_path):
+    dest = tmp_path / "a.zip"
+    (tmp_path / "a.zip.part").write_bytes(b"garbage that is not the start of the file")
+    server.honour_range = False
+    download(server.url, dest, progress=False)
+    assert dest.read_bytes() == archive
+
+
+def test_complete_partial_file_is_finished_on_416(server, archive, tmp_path):
+    (tmp_path / "a.zip.part").write_bytes(archive)
+    download(server.url, tmp_path / "a.zip", size=len(archive), progress=False)
+    assert (tmp_path / "a.zip").read_bytes() == archive
+
+
+def test_checksum_mismatch_is_rejected_and_removed(server, tmp_path):
+    with pytest.raises(DownloadError, match=r"sha256 [0-9a-f]{64} does not match the configured 0{64}; file removed"):
+        download(server.url, tmp_path / "a.zip", sha256="0" * 64, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_size_mismatch_is_rejected(server, archive, tmp_path):
+    with pytest.raises(DownloadError, match=rf"expected {len(archive) + 1} bytes, got {len(archive)}"):
+        download(server.url, tmp_path / "a.zip", size=len(archive) + 1, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_no_network_gives_one_clear_line(tmp_path):
+    with socket.socket() as s:  # a port on 127.0.0.1 that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DownloadError) as info:
+        download(f"http://127.0.0.1:{port}/coco_captioning.zip", tmp_path / "a.zip", timeout=2, progress=False)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(f"cannot download http://127.0.0.1:{port}/coco_captioning.zip")
+    assert "dataset: synthetic" in text
+
+
+def test_http_error_names_the_status(server, tmp_path):
+    with pytest.raises(DownloadError, match=r"download http://127\.0\.0\.1:\d+/missing\.zip: HTTP 404 Not Found"):
+        download(server.url.replace("coco_captioning.zip", "missing.zip"), tmp_path / "a.zip", progress=False)
+
+
+def test_corrupt_archive_is_rejected_and_nothing_extracted(archive, tmp_path):
+    bad = bytearray(archive)
+    middle = len(bad) // 2
+    bad[middle : middle + 64] = bytes(64)
+    (tmp_path / "bad.zip").write_bytes(bytes(bad))
+    with pytest.raises(DataError, match=r"bad\.zip is corrupt"):
+        extract_layout(tmp_path / "bad.zip", tmp_path / "coco")
+    assert not (tmp_path / "coco").exists() and not list(tmp_path.glob(".coco*"))
+
+
+def test_truncated_archive_is_rejected(archive, tmp_path):
+    (tmp_path / "t.zip").write_bytes(archive[: len(archive) // 2])
+    with pytest.raises(DataError, match=r"t\.zip is not a zip archive \(truncated or corrupt download\?\)"):
+        extract_layout(tmp_path / "t.zip", tmp_path / "coco")
+    assert not (tmp_path / "coco").exists()
+
+
+def test_archive_missing_files(small_dataset, tmp_path):
+    (tmp_path / "m.zip").write_bytes(layout_zip(small_dataset, drop={"coco2014_vocab.json"}))
+    with pytest.raises(DataError, match=r"m\.zip lacks coco2014_vocab\.json \(expected the cs231n coco_captioning layout\)"):
+        extract_layout(tmp_path / "m.zip", tmp_path / "coco")
