@@ -1,0 +1,24 @@
+# captioning: data -> gradient-check gate -> training sweep -> scoring -> results.
+#   snakemake --cores 8                       the whole default (offline) workflow
+#   snakemake --cores 8 --config dataset=coco the same on the real COCO data
+#   snakemake --report results/report.html    the HTML report of the last run
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/gradcheck.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        rules.collect.output,
+    default_target: True

@@ -1,0 +1,50 @@
+"""Running a workflow step: threads, logging to the rule's log file, one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+
+def configure_threads(threads: int) -> int:
+    """Limit Numba and BLAS to ``threads`` (Snakemake sets OMP/OPENBLAS/MKL_NUM_THREADS, not Numba's)."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    n = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    threadpool_limits(n)
+    return n
+
+
+def run_step(name: str, func, log=None, threads: int = 1, **kwargs):
+    """Call ``func(**kwargs)`` with stdout/stderr in ``log``; on a known error print one line and exit 1.
+
+    The final line of the log (the step's one-line summary, or the error) also
+    goes to the terminal.
+    """
+    from ..errors import CaptioningError
+
+    configure_threads(threads)
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        terminal = sys.__stderr__
+        if log:
+            os.makedirs(os.path.dirname(os.path.abspath(log)), exist_ok=True)
+            handle = stack.enter_context(open(log, "w", buffering=1))
+            stack.enter_context(contextlib.redirect_stdout(handle))
+            stack.enter_context(contextlib.redirect_stderr(handle))
+        try:
+            result = func(**kwargs)
+        except CaptioningError as err:
+            print(f"{name}: {err}", file=sys.stderr)
+            if log:
+                print(f"{name}: {err}", file=terminal)
+            sys.exit(1)
+        summary = f"{name}: done in {time.perf_counter() - start:.0f} s" + (f" - {result}" if isinstance(result, str) else "")
+        print(summary)
+        if log:
+            print(summary, file=terminal)
+        return result

@@ -1,0 +1,112 @@
+"""The collect step: summary tables, loss and metric plots, and captioned grids in ``results/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import atomic_path, write_text
+from ..metrics import METRIC_NAMES
+from .plots import caption_grid, loss_comparison, loss_curve, metric_bars
+from .score import load_images
+
+
+def _json(path):
+    return json.loads(Path(path).read_text())
+
+
+def run_table(scores: list[dict], histories: list[dict]) -> pd.DataFrame:
+    """One row per run: greedy and beam metrics, the seed's BLEU_score, best epoch and time."""
+    rows = []
+    for s, h in zip(scores, histories):
+        row = {"experiment": s["experiment"], "seed": s["seed"], "cell_type": s["cell_type"], "features": s["features"]}
+        for decoder in ("greedy", "beam"):
+            for m in METRIC_NAMES:
+                row[f"{decoder}_{m}"] = s.get(decoder, {}).get(m, float("nan"))
+        row["BLEU_score"] = s["BLEU_score"]
+        row["best_epoch"] = h["summary"]["best_epoch"]
+        row["train_seconds"] = h["summary"]["seconds"]
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["experiment", "seed"]).reset_index(drop=True)
+
+
+def with_means(runs: pd.DataFrame) -> pd.DataFrame:
+    """The run rows, then per experiment a 'mean' and a 'std' row over its seeds."""
+    numeric = [c for c in runs.columns if c not in ("experiment", "seed", "cell_type", "features")]
+    out = [runs.assign(seed=runs["seed"].astype(str))]
+    for stat in ("mean", "std"):
+        agg = runs.groupby(["experiment", "cell_type", "features"], as_index=False)[numeric].agg(stat)
+        out.append(agg.assign(seed=stat))
+    return pd.concat(out, ignore_index=True)[runs.columns]
+
+
+def _fmt(mean, std) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.3f}" if pd.isna(std) or std == 0 else f"{mean:.3f} ± {std:.3f}"
+
+
+def markdown(runs: pd.DataFrame, human: dict) -> str:
+    g = runs.groupby("experiment")
+    mean, std, n = g.mean(numeric_only=True), g.std(numeric_only=True), g.size()
+    cols = [("greedy", m) for m in METRIC_NAMES] + [("beam", "BLEU-4"), ("beam", "CIDEr-D")]
+    head = ["experiment", "cell", "features", "seeds"] + [f"{d} {m}" for d, m in cols] + ["seed BLEU_score"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for exp in mean.index:
+        first = runs[runs["experiment"] == exp].iloc[0]
+        cells = [exp, first["cell_type"], first["features"], str(n[exp])]
+        cells += [_fmt(mean.loc[exp, f"{d}_{m}"], std.loc[exp, f"{d}_{m}"]) for d, m in cols]
+        cells.append(_fmt(mean.loc[exp, "BLEU_score"], std.loc[exp, "BLEU_score"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("| human agreement (leave-one-out) | – | – | – | " + " | ".join(
+        f"{human[m]:.3f}" for m in METRIC_NAMES) + f" | {human['BLEU-4']:.3f} | {human['CIDEr-D']:.3f} | – |")
+    text = "# Validation results\n\nMean ± std over seeds; `beam` uses each experiment's beam width.\n\n" + "\n".join(lines) + "\n"
+    blind = runs[runs["features"] != "image"]
+    seeing = runs[runs["features"] == "image"]
+    if len(blind) and len(seeing):
+        best = seeing.groupby("experiment")["beam_BLEU-4"].mean().fillna(seeing.groupby("experiment")["greedy_BLEU-4"].mean())
+        top = best.idxmax()
+        b4 = blind["beam_BLEU-4"].fillna(blind["greedy_BLEU-4"]).mean()
+        text += (f"\nBest image-conditioned experiment `{top}` reaches BLEU-4 {best[top]:.3f} against "
+                 f"{b4:.3f} for the image-blind baseline (+{best[top] - b4:.3f}) and {human['BLEU-4']:.3f} for "
+                 f"human agreement.\n")
+    return text
+
+
+def collect(score_files, history_files, sample_files, human_file, data_dir, out_dir) -> str:
+    out = Path(out_dir)
+    scores, histories = [_json(p) for p in score_files], [_json(p) for p in history_files]
+    human = _json(human_file)
+    runs = run_table(scores, histories)
+    with atomic_path(out / "summary.csv") as tmp:
+        with_means(runs).to_csv(tmp, index=False, float_format="%.6g")
+    write_text(out / "summary.md", markdown(runs, human))
+
+    curves = {}
+    for s, h in zip(scores, histories):
+        if s["seed"] == min(x["seed"] for x in scores if x["experiment"] == s["experiment"]):
+            curves[s["experiment"]] = (h["loss_history"], h["epoch_history"], h["iterations_per_epoch"])
+    for exp, (hist, epochs, per_epoch) in curves.items():
+        loss_curve(out / "loss_curves" / f"{exp}.png", f"{exp} (first seed)", hist, epochs, per_epoch)
+    loss_comparison(out / "loss_comparison.png", curves)
+
+    g = runs.groupby("experiment")
+    mean, std = g.mean(numeric_only=True), g.std(numeric_only=True).fillna(0.0)
+    bars = []
+    for exp in mean.index:
+        for decoder in ("greedy", "beam"):
+            if not pd.isna(mean.loc[exp, f"{decoder}_BLEU-4"]):
+                row = {"label": f"{exp} {decoder}"}
+                for m in METRIC_NAMES:
+                    row[m], row[f"{m}_std"] = mean.loc[exp, f"{decoder}_{m}"], std.loc[exp, f"{decoder}_{m}"]
+                bars.append(row)
+    metric_bars(out / "val_metrics.png", bars, reference=human)
+
+    images = load_images(data_dir, "val")
+    for s, path in zip(scores, sample_files):
+        if s["seed"] == min(x["seed"] for x in scores if x["experiment"] == s["experiment"]):
+            caption_grid(out / "grids" / f"{s['experiment']}.png", f"{s['experiment']} (seed {s['seed']}) on val",
+                         _json(path), images)
+    return f"collected {len(runs)} runs of {runs['experiment'].nunique()} experiments into {out}"

@@ -1,0 +1,48 @@
+"""Reading and validating the workflow's YAML files with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
+
+
+def load_yaml(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def first_error(data: dict, schema_path) -> str | None:
+    """The most relevant schema violation as ``key.path: message``, or None."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    return f"{where}: {error.message}"
+
+
+def validate_file(data: dict, schema_path, source: str) -> dict:
+    """Validate with Snakemake's ``validate`` (which also fills defaults); on failure one line naming the key."""
+    from snakemake.utils import validate
+
+    message = first_error(data, schema_path)
+    if message:
+        raise ConfigError(f"{source}: {message}")
+    validate(data, str(schema_path))
+    return data

@@ -1,0 +1,76 @@
+"""One experiment of ``config/sweep.yaml``: a visible dataclass with defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from ..errors import ConfigError
+from ..optim import RULES
+
+FEATURE_MODES = ("image", "zeros", "shuffled")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    cell_type: str = "lstm"
+    wordvec_dim: int = 128
+    hidden_dim: int = 256
+    update_rule: str = "adam"
+    learning_rate: float = 5e-3
+    lr_decay: float = 0.95
+    batch_size: int = 128
+    num_epochs: int = 10
+    grad_clip: float | None = 5.0
+    patience: int | None = None
+    features: str = "image"  # "zeros" or "shuffled" train an image-blind baseline
+    beam_width: int = 3  # 1 = greedy only
+    seeds: tuple = (0,)
+    eval_images: int = 500
+
+    @classmethod
+    def from_dict(cls, name: str, raw: dict) -> "Experiment":
+        known = {f.name for f in fields(cls)} - {"name"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"sweep experiment '{name}': unknown key '{unknown[0]}' (known keys: {', '.join(sorted(known))})")
+        raw = dict(raw)
+        if "seeds" in raw:
+            raw["seeds"] = tuple(raw["seeds"])
+        exp = cls(name=name, **raw)
+        if exp.cell_type not in ("rnn", "lstm"):
+            raise ConfigError(f"sweep experiment '{name}': cell_type must be 'rnn' or 'lstm', got {exp.cell_type!r}")
+        if exp.update_rule not in RULES:
+            raise ConfigError(f"sweep experiment '{name}': update_rule must be one of {sorted(RULES)}, got {exp.update_rule!r}")
+        if exp.features not in FEATURE_MODES:
+            raise ConfigError(f"sweep experiment '{name}': features must be one of {list(FEATURE_MODES)}, got {exp.features!r}")
+        if not exp.seeds or len(set(exp.seeds)) != len(exp.seeds):
+            raise ConfigError(f"sweep experiment '{name}': seeds must be a non-empty list of distinct integers")
+        return exp
+
+    def training_config(self) -> dict:
+        """What determines the trained parameters (everything but the seeds and decoding)."""
+        d = asdict(self)
+        for k in ("name", "seeds", "beam_width"):
+            d.pop(k)
+        return d
+
+    def fingerprint(self, seed: int) -> str:
+        """Hash of what a resumed checkpoint must share with this run."""
+        blob = json.dumps({"config": self.training_config(), "seed": seed}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    experiments: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Sweep":
+        return cls(raw["name"], {n: Experiment.from_dict(n, e or {}) for n, e in raw["experiments"].items()})
+
+    def runs(self) -> list[tuple[str, int]]:
+        return [(n, s) for n, e in self.experiments.items() for s in e.seeds]

@@ -1,0 +1,111 @@
+"""Figures: loss curves, metric bars and captioned image grids (matplotlib, Agg, atomic PNGs)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..atomic import atomic_path  # noqa: E402
+
+
+def _save(fig, path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def smooth(values, window: int = 25) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    head = np.cumsum(values[: window - 1]) / np.arange(1, window)
+    return np.concatenate([head, np.convolve(values, kernel, mode="valid")])
+
+
+def loss_curve(path, title: str, loss_history, epoch_history, iterations_per_epoch: int) -> None:
+    """Training loss per iteration (raw and smoothed) and validation loss per epoch."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    it = np.arange(1, len(loss_history) + 1)
+    ax.plot(it, loss_history, color="tab:blue", alpha=0.25, lw=0.8, label="train loss (iteration)")
+    ax.plot(it, smooth(loss_history), color="tab:blue", lw=1.8, label="train loss (smoothed)")
+    val = [(e["epoch"] * iterations_per_epoch, e["val_loss"]) for e in epoch_history if "val_loss" in e]
+    if val:
+        ax.plot(*zip(*val), "o-", color="tab:orange", label="val loss (epoch)")
+    ax.set(xlabel="iteration", ylabel="loss per caption", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def loss_comparison(path, curves: dict) -> None:
+    """curves: {label: (loss_history, epoch_history, iterations_per_epoch)}: smoothed train and val loss."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for i, (label, (hist, epochs, per_epoch)) in enumerate(sorted(curves.items())):
+        color = f"C{i % 10}"
+        a.plot(np.arange(1, len(hist) + 1), smooth(hist), color=color, label=label)
+        val = [(e["epoch"], e["val_loss"]) for e in epochs if "val_loss" in e]
+        if val:
+            b.plot(*zip(*val), "o-", color=color, label=label)
+    a.set(xlabel="iteration", ylabel="train loss (smoothed)", title="Training loss")
+    b.set(xlabel="epoch", ylabel="val loss", title="Validation loss")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def metric_bars(path, rows: list[dict], metrics=("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D"),
+                reference: dict | None = None) -> None:
+    """Grouped bars of val metrics, one group per metric; rows: {label, <metric>, <metric>_std}."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [4, 1.4]})
+    groups = [list(metrics[:-1]), [metrics[-1]]]
+    width = 0.8 / max(len(rows), 1)
+    for ax, names in zip(axes, groups):
+        x = np.arange(len(names))
+        for i, row in enumerate(rows):
+            vals = [row.get(m, np.nan) for m in names]
+            errs = [row.get(f"{m}_std", 0.0) for m in names]
+            ax.bar(x + (i - (len(rows) - 1) / 2) * width, vals, width, yerr=errs, capsize=2, label=row["label"],
+                   color=f"C{i % 10}")
+        if reference:
+            for j, m in enumerate(names):
+                if m in reference:
+                    ax.hlines(reference[m], j - 0.45, j + 0.45, colors="k", linestyles="--",
+                              label="human agreement" if j == 0 else None)
+        ax.set_xticks(x, names)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("score on val")
+    axes[0].legend(fontsize=7, ncol=2)
+    fig.suptitle("Validation metrics (mean ± std over seeds; dashed: human agreement)")
+    _save(fig, path)
+
+
+def caption_grid(path, title: str, samples: list[dict], images=None, cols: int = 4) -> None:
+    """Images with their ground truth, greedy and beam captions.
+
+    samples: [{image, gt: [str], greedy: str, beam: str}]; images: (m, S, S, 3) uint8 or None
+    (COCO offline: no pixels, the panel shows text only).
+    """
+    rows = int(np.ceil(len(samples) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 5.2 * rows), squeeze=False, layout="constrained")
+    for ax, s in zip(axes.flat, samples):
+        if images is not None:
+            ax.imshow(images[s["image"]], interpolation="nearest")
+        else:
+            ax.text(0.5, 0.5, f"image {s['image']}\n(no pixels stored)", ha="center", va="center", color="0.5")
+        lines = [f"GT: {s['gt'][0]}", f"greedy: {s['greedy']}"]
+        if s.get("beam") is not None:
+            lines.append(f"beam: {s['beam']}")
+        wrapped = "\n".join(textwrap.fill(line, 42) for line in lines)
+        ax.set_title(wrapped, fontsize=8, loc="left")
+        ax.axis("off")
+    for ax in list(axes.flat)[len(samples):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=12)
+    _save(fig, path)

@@ -1,0 +1,112 @@
+"""The train step: one experiment and seed -> checkpoint, history, loss plot, MLflow run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..atomic import write_text
+from ..checkpoint import CheckpointError
+from ..checkpoint import load as load_checkpoint
+from ..data.coco import load_coco_data
+from ..model import CaptioningRNN
+from ..solver import CaptioningSolver
+from .experiment import Experiment
+from .plots import loss_curve
+from .tracking import MlflowRun, git_commit, read_tracking
+
+
+def blind(data: dict, mode: str, seed: int) -> dict:
+    """Apply an experiment's ``features`` mode: 'image' (unchanged), 'zeros' or 'shuffled'."""
+    if mode == "image":
+        return data
+    data = dict(data)
+    rng = np.random.default_rng([seed, 7919])
+    for split in ("train", "val"):
+        f = data[f"{split}_features"]
+        data[f"{split}_features"] = np.zeros_like(f) if mode == "zeros" else f[rng.permutation(len(f))]
+    return data
+
+
+def dataset_id(data_dir) -> str:
+    """Short content hash of the captions, vocabulary and PCA features."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("coco2014_captions.h5", "coco2014_vocab.json", "train2014_vgg16_fc7_pca.h5"):
+        with open(Path(data_dir) / name, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _resume_point(resume_dir: Path, fingerprint: str):
+    """(checkpoint or None, MLflow run id or None) left by an interrupted run of this configuration."""
+    ckpt, meta = resume_dir / "checkpoint.npz", resume_dir / "run.json"
+    if not meta.exists():
+        return None, None
+    info = json.loads(meta.read_text())
+    if info.get("fingerprint") != fingerprint:
+        print(f"ignoring {resume_dir}: it belongs to a different configuration")
+        return None, None
+    if not ckpt.exists():
+        return None, info.get("run_id")
+    try:
+        load_checkpoint(ckpt)
+    except CheckpointError as err:
+        print(f"ignoring {err}")
+        return None, info.get("run_id")
+    return ckpt, info.get("run_id")
+
+
+def train_run(data_dir, experiment: dict, seed: int, tracking_json, out_dir, sweep_name: str,
+              progress: bool = True) -> str:
+    exp = Experiment.from_dict(experiment["name"], {k: v for k, v in experiment.items() if k != "name"})
+    out, resume_dir = Path(out_dir), Path(out_dir) / ".resume"
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    data = blind(load_coco_data(data_dir), exp.features, seed)
+    model = CaptioningRNN(data["word_to_idx"], input_dim=data["train_features"].shape[1], wordvec_dim=exp.wordvec_dim,
+                          hidden_dim=exp.hidden_dim, cell_type=exp.cell_type, seed=seed)
+    fingerprint = exp.fingerprint(seed)
+    ckpt, run_id = _resume_point(resume_dir, fingerprint)
+    tracking = read_tracking(tracking_json)
+    tags = {"experiment": exp.name, "seed": str(seed), "cell_type": exp.cell_type, "sweep": sweep_name,
+            "mlflow.runName": f"{exp.name}-seed{seed}"}
+    run = MlflowRun(tracking, run_id=run_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
+    write_text(resume_dir / "run.json", json.dumps({"run_id": run.run_id, "fingerprint": fingerprint}))
+    run.log_params({**exp.training_config(), "experiment": exp.name, "seed": seed, "beam_width": exp.beam_width,
+                    "dataset": Path(data_dir).name, "dataset_id": dataset_id(data_dir),
+                    "captioning_version": __version__, "git_commit": git_commit(),
+                    "n_train_captions": len(data["train_captions"])})
+    solver = CaptioningSolver(
+        model, data, update_rule=exp.update_rule, optim_config={"learning_rate": exp.learning_rate},
+        lr_decay=exp.lr_decay, batch_size=exp.batch_size, num_epochs=exp.num_epochs, print_every=0,
+        verbose=True, progress=progress, grad_clip=exp.grad_clip, eval_images=exp.eval_images,
+        patience=exp.patience, checkpoint_path=resume_dir / "checkpoint.npz", seed=seed, sinks=[run],
+    )
+    try:
+        if ckpt is not None:
+            print(f"resuming from {ckpt} (epoch {load_checkpoint(ckpt)[0]['state']['epoch']})")
+        summary = solver.train(resume_from=ckpt)
+    except BaseException:
+        run.finish("FAILED")
+        raise
+    solver.save(out / "model.npz")  # final parameters are the best epoch's; 'best/' holds them too
+    history = {"loss_history": solver.loss_history, "epoch_history": solver.state.epoch_history,
+               "iterations_per_epoch": max(len(data["train_captions"]) // exp.batch_size, 1), "summary": summary}
+    write_text(out / "history.json", json.dumps(history))
+    loss_curve(out / "loss.png", f"{exp.name} (seed {seed})", solver.loss_history, solver.state.epoch_history,
+               history["iterations_per_epoch"])
+    run.log_metrics({f"best_val_{solver.select_metric}": summary[f"best_val_{solver.select_metric}"],
+                     "train_seconds": summary["seconds"]})
+    run.log_artifact(out / "loss.png")
+    run.log_artifact(out / "model.npz", "checkpoint")
+    run.finish()
+    write_text(out / "run.json", json.dumps({"run_id": run.run_id, **tracking, "experiment": exp.name, "seed": seed}))
+    shutil.rmtree(resume_dir, ignore_errors=True)
+    best = summary[f"best_val_{solver.select_metric}"]
+    return f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {solver.select_metric} {best:.3f}"

@@ -1,0 +1,184 @@
+"""The Snakemake workflow end to end on config/smoke.yaml, in a temporary copy of the project."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def snakemake(workdir, *args, check=True, timeout=600):
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml", *args],
+                         cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy(ROOT / name, dest / name)
+    for name in ("config", "workflow"):
+        shutil.copytree(ROOT / name, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    work = copy_project(tmp_path_factory.mktemp("project"))
+    start = time.perf_counter()
+    res = snakemake(work)
+    return work, time.perf_counter() - start, res
+
+
+def test_smoke_run_writes_the_summary(smoke):
+    work, seconds, _ = smoke
+    rows = list(csv.DictReader((work / "smoke/results/summary.csv").open()))
+    runs = [r for r in rows if r["seed"] not in ("mean", "std")]
+    assert sorted((r["experiment"], r["seed"]) for r in runs) == [("lstm", "0"), ("lstm", "1"), ("lstm_blind", "0"), ("rnn", "0")]
+    assert sorted(r["experiment"] for r in rows if r["seed"] == "mean") == ["lstm", "lstm_blind", "rnn"]
+    for r in runs:
+        for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D", "BLEU_score"):
+            assert 0.0 <= float(r[m]) <= (10.0 if "CIDEr" in m else 1.0)
+    lstm = [r for r in runs if r["experiment"] == "lstm"]
+    mean = next(r for r in rows if r["experiment"] == "lstm" and r["seed"] == "mean")
+    assert float(mean["greedy_BLEU-1"]) == pytest.approx(np.mean([float(r["greedy_BLEU-1"]) for r in lstm]), rel=1e-4)
+    md = (work / "smoke/results/summary.md").read_text()
+    assert "| human agreement (leave-one-out) |" in md and "| lstm_blind | lstm | zeros | 1 |" in md
+    assert (work / "smoke/results/gradcheck.tsv").read_text().count("\tok") == 9
+    print(f"smoke workflow took {seconds:.0f} s")
+
+
+def test_smoke_run_writes_non_empty_pngs(smoke):
+    work = smoke[0]
+    pngs = ["loss_comparison.png", "val_metrics.png"] + [f"{d}/{e}.png" for d in ("loss_curves", "grids")
+                                                          for e in ("rnn", "lstm", "lstm_blind")]
+    for name in pngs:
+        data = (work / "smoke/results" / name).read_bytes()
+        assert data[:8] == PNG and len(data) > 5000, name
+
+
+def test_smoke_run_is_tracked_in_mlflow(smoke):
+    work = smoke[0]
+    info = json.loads((work / "smoke/runs/synthetic/mlflow.json").read_text())
+    client = MlflowClient(tracking_uri=info["tracking_uri"])
+    exp = client.get_experiment_by_name("smoke")
+    assert exp.experiment_id == info["experiment_id"]
+    runs = client.search_runs([exp.experiment_id])
+    assert sorted((r.data.tags["experiment"], r.data.tags["seed"]) for r in runs) == [
+        ("lstm", "0"), ("lstm", "1"), ("lstm_blind", "0"), ("rnn", "0")]
+    for r in runs:
+        history = json.loads((work / f"smoke/runs/synthetic/{r.data.tags['experiment']}/seed{r.data.tags['seed']}/history.json").read_text())
+        losses = client.get_metric_history(r.info.run_id, "train_loss")
+        assert [m.step for m in sorted(losses, key=lambda m: m.step)] == list(range(1, len(history["loss_history"]) + 1))
+        assert len(client.get_metric_history(r.info.run_id, "epoch/val_BLEU-4")) == 2
+        assert {"final/greedy_BLEU-4", "final/BLEU_score"} <= set(r.data.metrics)
+        assert {"cell_type", "learning_rate", "dataset_id", "git_commit", "captioning_version", "seed"} <= set(r.data.params)
+        assert r.data.tags["cell_type"] == r.data.params["cell_type"]
+        artifacts = {a.path for a in client.list_artifacts(r.info.run_id)} | {
+            a.path for d in ("checkpoint", "samples") for a in client.list_artifacts(r.info.run_id, d)}
+        assert {"loss.png", "checkpoint/model.npz", "samples/samples.json", "samples/grid.png"} <= artifacts
+    default = client.get_experiment_by_name("Default")
+    assert default is None or client.search_runs([default.experiment_id]) == []
+
+
+def test_benchmarks_show_no_oversubscription(smoke):
+    work = smoke[0]
+    for tsv in (work / "benchmarks").rglob("*.tsv"):
+        row = list(csv.DictReader(tsv.open(), delimiter="\t"))[0]
+        if float(row["s"]) > 2:  # too short to measure
+            assert float(row["cpu_time"]) / float(row["s"]) < 1.0 + 0.15, tsv  # every rule has 1 thread here
+
+
+def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke):
+    work = smoke[0]
+    assert "Nothing to be done" in snakemake(work, "-n").stdout
+    sweep_path = work / "config/sweep_smoke.yaml"
+    original = sweep_path.read_text()
+    sweep = yaml.safe_load(original)
+    sweep["experiments"]["rnn_wide"] = dict(sweep["experiments"]["rnn"], hidden_dim=48)
+    sweep["experiments"]["lstm"]["seeds"] = [0, 1, 2]
+    sweep_path.write_text(yaml.safe_dump(sweep))  # also reorders every key
+    out = snakemake(work, "-n", "--quiet", "rules").stdout
+    assert "train" in out
+    plan = snakemake(work, "-n").stdout
+    trained = sorted({line.split("wildcards: ")[1] for line in plan.splitlines() if "wildcards: exp=" in line})
+    assert trained == ["exp=lstm, seed=2", "exp=rnn_wide, seed=0"]
+    sweep["experiments"].pop("rnn_wide")
+    sweep["experiments"]["lstm"]["seeds"] = [0, 1]
+    sweep["experiments"]["lstm"]["learning_rate"] = 0.02
+    sweep_path.write_text(yaml.safe_dump(sweep))
+    plan = snakemake(work, "-n").stdout
+    trained = sorted({line.split("wildcards: ")[1] for line in plan.splitlines() if "wildcards: exp=" in line})
+    assert trained == ["exp=lstm, seed=0", "exp=lstm, seed=1"]
+    sweep_path.write_text(original)
+    assert "Nothing to be done" in snakemake(work, "-n").stdout
+
+
+def test_config_typo_gives_one_line_naming_the_key(smoke):
+    work = smoke[0]
+    sweep_path = work / "config/sweep_smoke.yaml"
+    original = sweep_path.read_text()
+    try:
+        sweep_path.write_text(original.replace("learning_rate: 1.0e-2", "lerning_rate: 1.0e-2", 1))
+        res = snakemake(work, "-n", check=False)
+        assert res.returncode != 0
+        line = "config/sweep_smoke.yaml: experiments.rnn: Additional properties are not allowed ('lerning_rate' was unexpected)"
+        assert line in res.stderr + res.stdout
+        sweep_path.write_text(original.replace("num_epochs: 2", "num_epochs: two", 1))
+        res = snakemake(work, "-n", check=False)
+        assert "config/sweep_smoke.yaml: experiments.rnn.num_epochs: 'two' is not of type 'integer'" in res.stderr + res.stdout
+    finally:
+        sweep_path.write_text(original)
+
+
+def test_interrupted_training_resumes_from_its_last_epoch(smoke):
+    work = smoke[0]
+    sweep_path = work / "config/sweep_smoke.yaml"
+    original = sweep_path.read_text()
+    sweep = yaml.safe_load(original)
+    sweep["experiments"] = {"long": dict(sweep["experiments"]["lstm"], num_epochs=60, seeds=[0], beam_width=1, eval_images=0)}
+    sweep_path.write_text(yaml.safe_dump(sweep))
+    ckpt = work / "smoke/runs/synthetic/long/seed0/.resume/checkpoint.npz"
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"],
+                            cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert ckpt.exists(), "training never wrote a checkpoint"
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not (work / "smoke/runs/synthetic/long/seed0/model.npz").exists()
+    assert ckpt.exists()
+    try:
+        snakemake(work, "--rerun-incomplete")
+        log = (work / "logs/train/long/seed0.log").read_text()
+        assert "resuming from" in log
+        epoch = int(log.split("resuming from")[1].split("(epoch ")[1].split(")")[0])
+        assert epoch >= 1
+        history = json.loads((work / "smoke/runs/synthetic/long/seed0/history.json").read_text())
+        assert len(history["loss_history"]) == 60 * (1500 // 50)  # 300 images x 5 captions, batch 50
+    finally:
+        sweep_path.write_text(original)

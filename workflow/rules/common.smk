@@ -1,0 +1,66 @@
+# Helpers shared by the rules: validated config and sweep, paths, per-run parameters.
+from pathlib import Path
+
+from captioning.data import layout
+from captioning.pipeline.config import load_yaml, validate_file
+from captioning.pipeline.experiment import Sweep
+
+SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+ENV = "../../environment.yml"  # the pinned environment, for --software-deployment-method conda
+
+validate_file(config, SCHEMAS / "config.schema.yaml", "config")
+SWEEP_FILE = config["sweep"]
+SWEEP_RAW = validate_file(load_yaml(SWEEP_FILE), SCHEMAS / "sweep.schema.yaml", SWEEP_FILE)
+SWEEP = Sweep.from_dict(SWEEP_RAW)
+
+DATASET = config["dataset"]
+DATA = f"{config['data_root']}/{DATASET}"
+RUNS = f"{config['runs_root']}/{DATASET}"
+RESULTS = config["results_dir"]
+EXPERIMENTS = list(SWEEP.experiments)
+MLFLOW_EXPERIMENT = config["mlflow"].get("experiment") or SWEEP.name
+
+
+def data_files(names):
+    return [f"{DATA}/{n}" for n in names]
+
+
+def run_path(name):
+    """runs/<dataset>/<exp>/seed<seed>/<name>, with Snakemake wildcards."""
+    return f"{RUNS}/{{exp}}/seed{{seed}}/{name}"
+
+
+def all_runs(name):
+    return [f"{RUNS}/{e}/seed{s}/{name}" for e, s in SWEEP.runs()]
+
+
+def first_seed_runs(name):
+    return [f"{RUNS}/{e}/seed{min(SWEEP.experiments[e].seeds)}/{name}" for e in EXPERIMENTS]
+
+
+def parent(name):
+    """A param function: the directory of input (or output) ``name``, instead of a hard-coded prefix."""
+
+    def get(wildcards, input, output):
+        files = input if name in input.keys() else output
+        first = getattr(files, name)
+        return str(Path(first if isinstance(first, str) else first[0]).parent)
+
+    return get
+
+
+def train_params(wildcards):
+    """What determines a run's parameters, defaults filled in and keys sorted, so that only a
+    real change (not reordering, not another seed or decoder setting) reruns it."""
+    return {"name": wildcards.exp, **dict(sorted(SWEEP.experiments[wildcards.exp].training_config().items()))}
+
+
+def score_params(wildcards):
+    return {**train_params(wildcards), "beam_width": SWEEP.experiments[wildcards.exp].beam_width}
+
+
+TRAINING_INPUTS = data_files([layout.CAPTIONS_FILE, layout.VOCAB_FILE, *layout.pca_files()])
+
+wildcard_constraints:
+    exp="|".join(EXPERIMENTS),
+    seed=r"\d+",

@@ -1,0 +1,40 @@
+# Step 5: tables, plots and captioned grids in results/, flagged for `snakemake --report`.
+
+
+rule collect:
+    input:
+        scores=all_runs("scores.json"),
+        histories=all_runs("history.json"),
+        samples=all_runs("samples.json"),
+        human=rules.human_ceiling.output[0],
+        data=TRAINING_INPUTS,
+    output:
+        summary_csv=report(f"{RESULTS}/summary.csv", caption="../report/summary.rst", category="Tables"),
+        summary_md=report(f"{RESULTS}/summary.md", caption="../report/summary.rst", category="Tables"),
+        comparison=report(f"{RESULTS}/loss_comparison.png", caption="../report/loss_comparison.rst", category="Loss"),
+        metrics=report(f"{RESULTS}/val_metrics.png", caption="../report/val_metrics.rst", category="Metrics"),
+        curves=report(
+            expand(f"{RESULTS}/loss_curves/{{exp}}.png", exp=EXPERIMENTS),
+            caption="../report/loss_curve.rst",
+            category="Loss",
+            subcategory="per experiment",
+        ),
+        grids=report(
+            expand(f"{RESULTS}/grids/{{exp}}.png", exp=EXPERIMENTS),
+            caption="../report/grid.rst",
+            category="Captions",
+        ),
+    params:
+        data_dir=parent("data"),
+        out_dir=parent("summary_csv"),
+    log:
+        "logs/collect.log",
+    benchmark:
+        "benchmarks/collect.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        ENV
+    script:
+        "../scripts/collect.py"
