@@ -21,7 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 reproduce: $(STAMP)
-	$(BIN)/snakemake --cores 8
+	$(BIN)/snakemake --workflow-profile workflow/profiles/default --cores 8
+	$(BIN)/snakemake --report results/report.html
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_train_step.py

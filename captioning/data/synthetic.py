@@ -23,7 +23,7 @@ from .scenes import captions_for, random_scene, vocabulary
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    n_train: int = 4000  # images; five captions each
+    n_train: int = 8000  # images; five captions each
     n_val: int = 500
     image_size: int = 64
     captions_per_image: int = 5
