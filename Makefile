@@ -27,6 +27,7 @@ reproduce: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_train_step.py
 	$(BIN)/python bench/bench_kernels.py
+	$(BIN)/python bench/bench_metrics.py
 
 # Re-pin every dependency from a clean resolve (run after editing pyproject.toml).
 lock:

@@ -20,12 +20,21 @@ from .layers import (
     word_embedding_backward,
     word_embedding_forward,
 )
+from .data.coco import decode_captions, load_coco_data, sample_coco_minibatch
+from .metrics import BLEU_score, evaluate_model
 from .model import CaptioningRNN
+from .solver import CaptioningSolver
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BLEU_score",
     "CaptioningRNN",
+    "CaptioningSolver",
+    "decode_captions",
+    "evaluate_model",
+    "load_coco_data",
+    "sample_coco_minibatch",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
     "lstm_backward",

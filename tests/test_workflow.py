@@ -126,6 +126,13 @@ def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke):
     plan = snakemake(work, "-n").stdout
     trained = sorted({line.split("wildcards: ")[1] for line in plan.splitlines() if "wildcards: exp=" in line})
     assert trained == ["exp=lstm, seed=0", "exp=lstm, seed=1"]
+    sweep["experiments"]["lstm"]["learning_rate"] = 0.01
+    sweep["experiments"]["lstm"]["beam_width"] = 3  # decoding only: rescore, do not retrain
+    sweep_path.write_text(yaml.safe_dump(sweep))
+    plan = snakemake(work, "-n").stdout
+    jobs = sorted({(block.split("\n")[0].strip(), block.split("wildcards: ")[1].split("\n")[0])
+                   for block in plan.split("rule ")[1:] if "wildcards: exp=" in block})
+    assert jobs == [("score:", "exp=lstm, seed=0"), ("score:", "exp=lstm, seed=1")]
     sweep_path.write_text(original)
     assert "Nothing to be done" in snakemake(work, "-n").stdout
 

@@ -52,7 +52,7 @@ def loss_comparison(path, curves: dict) -> None:
         val = [(e["epoch"], e["val_loss"]) for e in epochs if "val_loss" in e]
         if val:
             b.plot(*zip(*val), "o-", color=color, label=label)
-    a.set(xlabel="iteration", ylabel="train loss (smoothed)", title="Training loss")
+    a.set(xlabel="iteration", ylabel="train loss (smoothed, log scale)", title="Training loss", yscale="log")
     b.set(xlabel="epoch", ylabel="val loss", title="Validation loss")
     for ax in (a, b):
         ax.grid(alpha=0.3)

@@ -45,9 +45,11 @@ def setup_tracking(tracking_uri: str, experiment_name: str, out_json, artifact_r
         exp_id = client.create_experiment(experiment_name, artifact_location=location)
     else:
         exp_id = exp.experiment_id
-    info = {"tracking_uri": uri, "experiment_id": exp_id, "experiment_name": experiment_name}
+    info = {"tracking_uri": uri, "experiment_id": exp_id, "experiment_name": experiment_name,
+            "ui_path": f"#/experiments/{exp_id}?workflowType=machine_learning"}
     write_text(out_json, json.dumps(info, indent=2))
-    return f"MLflow experiment '{experiment_name}' (id {exp_id}) at {uri}"
+    return (f"MLflow experiment '{experiment_name}' (id {exp_id}) at {uri}; browse it with "
+            f"`mlflow ui --backend-store-uri {uri}` at http://127.0.0.1:5000/{info['ui_path']}")
 
 
 def read_tracking(path) -> dict:
