@@ -87,7 +87,7 @@ class LSTMCell:
     @staticmethod
     def forward(xa: np.ndarray, h0: np.ndarray, Wh: np.ndarray, packing: Packing):
         """xa: (P, 4H); h0: (N, H) -> hs (P, H), cache."""
-        P, (N, H) = packing.total, h0.shape
+        P, H = packing.total, h0.shape[1]
         gates = np.empty((P, 4 * H), dtype=h0.dtype)
         hs, cs, tcs = (np.empty((P, H), dtype=h0.dtype) for _ in range(3))
         h, c = h0, np.zeros_like(h0)

@@ -14,8 +14,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from nltk.translate.bleu_score import sentence_bleu
-
 from .data.coco import decode_captions, sample_coco_minibatch
 
 MAX_N = 4
@@ -25,6 +23,8 @@ _SKIP = ("<END>", "<START>", "<UNK>")
 
 def BLEU_score(gt_caption: str, sample_caption: str) -> float:
     """The seed's unigram BLEU: nltk ``sentence_bleu`` with weights [1] after dropping special tokens."""
+    from nltk.translate.bleu_score import sentence_bleu  # nltk takes seconds to import: only when used
+
     reference = [w for w in gt_caption.split(" ") if not any(s in w for s in _SKIP)]
     hypothesis = [w for w in sample_caption.split(" ") if not any(s in w for s in _SKIP)]
     return float(sentence_bleu([reference], hypothesis, weights=[1]))

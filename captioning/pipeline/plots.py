@@ -46,7 +46,7 @@ def loss_curve(path, title: str, loss_history, epoch_history, iterations_per_epo
 def loss_comparison(path, curves: dict) -> None:
     """curves: {label: (loss_history, epoch_history, iterations_per_epoch)}: smoothed train and val loss."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
-    for i, (label, (hist, epochs, per_epoch)) in enumerate(sorted(curves.items())):
+    for i, (label, (hist, epochs, _)) in enumerate(sorted(curves.items())):
         color = f"C{i % 10}"
         a.plot(np.arange(1, len(hist) + 1), smooth(hist), color=color, label=label)
         val = [(e["epoch"], e["val_loss"]) for e in epochs if "val_loss" in e]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from ..atomic import write_text
 from ..checkpoint import load_model
@@ -50,7 +49,8 @@ def score_run(data_dir, model_path, experiment: dict, seed: int, run_json, out_s
     write_text(out_scores, json.dumps(results, indent=2))
     write_text(out_samples, json.dumps(samples, indent=2))
     caption_grid(out_grid, f"{exp.name} (seed {seed}) on val", samples, load_images(data_dir, "val"))
-    run = MlflowRun(json.loads(Path(run_json).read_text()), run_id=json.loads(Path(run_json).read_text())["run_id"])
+    info = json.loads(Path(run_json).read_text())
+    run = MlflowRun(info, run_id=info["run_id"])
     final = {f"final/greedy_{k}": v for k, v in results["greedy"].items()}
     if beam:
         final.update({f"final/beam{exp.beam_width}_{k}": v for k, v in results["beam"].items()})
