@@ -66,6 +66,6 @@ def mean_loss(model, captions: np.ndarray, features: np.ndarray, batch_size: int
     """Average per-caption loss (the training objective) over a fixed set of captions."""
     total = 0.0
     for start in range(0, len(captions), batch_size):
-        loss, _ = model.loss(features[start : start + batch_size], captions[start : start + batch_size])
-        total += loss * len(captions[start : start + batch_size])
+        batch = captions[start : start + batch_size]
+        total += model.nll(features[start : start + batch_size], batch) * len(batch)
     return total / max(len(captions), 1)

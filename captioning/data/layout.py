@@ -50,7 +50,7 @@ def pca_files() -> list[str]:
     return [features_file(split, pca=True) for split in SPLITS]
 
 
-def _open(path: Path, fn: str) -> h5py.File:
+def open_h5(path: Path, fn: str) -> h5py.File:
     if not path.is_file():
         raise DataError(f"{fn}: missing file {path}")
     try:
@@ -63,7 +63,7 @@ def _open(path: Path, fn: str) -> h5py.File:
 def read_h5(path: str | Path, keys, fn: str) -> dict[str, np.ndarray]:
     """Read whole datasets ``keys`` from an HDF5 file, with one-line errors for every failure."""
     path = Path(path)
-    with _open(path, fn) as f:
+    with open_h5(path, fn) as f:
         out = {}
         for key in keys:
             if key not in f or not isinstance(f[key], h5py.Dataset):

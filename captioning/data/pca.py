@@ -101,7 +101,7 @@ def prepare_pca(base_dir, dim: int = 512, chunk_rows: int = 4096, progress: bool
     fn = "prepare_pca"
     base = Path(base_dir)
     raw = {s: base / layout.features_file(s, pca=False) for s in layout.SPLITS}
-    files = {s: layout._open(p, fn) for s, p in raw.items()}
+    files = {s: layout.open_h5(p, fn) for s, p in raw.items()}
     try:
         for split, f in files.items():
             if "features" not in f or f["features"].ndim != 2 or f["features"].dtype.kind != "f":
