@@ -166,8 +166,8 @@ class CaptioningSolver:
         val_loss = mean_loss(self.model, caps, feats)
         scores, hyps = evaluate(self.model, data, "val", images, max_length=self.max_length)
         # the seed's metric: unigram BLEU of each image's sample against its first reference
-        first = {int(i): j for j, i in reversed(list(enumerate(data["val_image_idxs"][keep])))}
-        gt = caption_strings(caps[[first[int(i)] for i in images]], data["idx_to_word"])
+        _, first = np.unique(data["val_image_idxs"][keep], return_index=True)  # in image order, like images
+        gt = caption_strings(caps[first], data["idx_to_word"])
         seed_bleu = float(np.mean([BLEU_score(g, hyps[int(i)]) for g, i in zip(gt, images)]))
         return {"val_loss": val_loss, **{f"val_{k}": v for k, v in scores.items()}, "val_BLEU_score": seed_bleu}
 

@@ -6,33 +6,16 @@ import pytest
 import captioning as C
 from captioning import eval_numerical_gradient, eval_numerical_gradient_array
 from captioning.gradient_check import scaled_error
+from captioning.pipeline.gradcheck import layer_check
 
 LAYER_TOL = 1e-7
 MODEL_TOL = 1e-6
 
 
-def check_layer(forward, backward, inputs, rng, n_outputs=1, skip=()):
-    """Compare ``backward`` with numeric gradients of sum(out * dout) for every float input."""
-    outs = forward(*inputs)
-    outs, cache = (outs[:n_outputs], outs[n_outputs])
-    douts = [rng.standard_normal(o.shape) for o in outs]
-    grads = backward(*douts, cache)
-    errors = {}
-    for k, arr in enumerate(inputs):
-        if k in skip:
-            continue
-
-        def f(v, k=k, j=0):
-            args = list(inputs)
-            args[k] = v
-            return forward(*args)[j]
-
-        num = sum(
-            eval_numerical_gradient_array(lambda v, j=j: f(v, j=j), arr, d) for j, d in enumerate(douts)
-        )
-        errors[k] = scaled_error(num, grads[k])
-    assert max(errors.values()) < LAYER_TOL, errors
-    return errors
+def check_layer(forward, backward, inputs, rng, n_outputs=1):
+    """The gate's check: backward against numeric gradients of sum(out * dout) for every input."""
+    check = layer_check(forward.__name__, forward, backward, inputs, rng, LAYER_TOL, n_out=n_outputs)
+    assert check.error < LAYER_TOL, check
 
 
 @pytest.mark.parametrize("N,D,H", [(4, 5, 6), (1, 3, 7)])

@@ -1,6 +1,5 @@
 """MLflow tracking: one store and experiment created upstream; 8 concurrent jobs log complete runs."""
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -57,4 +56,5 @@ def test_env_var_overrides_config_and_relative_sqlite_becomes_absolute(monkeypat
     assert resolve_uri("sqlite:///mlflow.db") == f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert resolve_uri("sqlite:///mlflow.db") == "http://127.0.0.1:5000"
-    json.dumps(resolve_uri("sqlite:////abs/x.db"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert resolve_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from ..atomic import atomic_path, write_text
 from ..metrics import METRIC_NAMES
-from .plots import caption_grid, loss_comparison, loss_curve, metric_bars
-from .score import load_images
+from .plots import loss_comparison, metric_bars
 
 
 def _json(path):
@@ -75,7 +75,17 @@ def markdown(runs: pd.DataFrame, human: dict) -> str:
     return text
 
 
-def collect(score_files, history_files, sample_files, human_file, data_dir, out_dir) -> str:
+def _copy(src, dest) -> None:
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def collect(score_files, history_files, human_file, loss_plot_files, grid_files, out_dir) -> str:
+    """Tables and plots over all runs; per experiment, its first seed's loss plot and caption grid.
+
+    ``loss_plot_files`` and ``grid_files`` are the first-seed runs' ``loss.png`` and
+    ``grid.png`` (runs/<dataset>/<exp>/seed<s>/), copied rather than drawn again.
+    """
     out = Path(out_dir)
     scores, histories = [_json(p) for p in score_files], [_json(p) for p in history_files]
     human = _json(human_file)
@@ -84,13 +94,14 @@ def collect(score_files, history_files, sample_files, human_file, data_dir, out_
         with_means(runs).to_csv(tmp, index=False, float_format="%.6g")
     write_text(out / "summary.md", markdown(runs, human))
 
-    curves = {}
-    for s, h in zip(scores, histories):
-        if s["seed"] == min(x["seed"] for x in scores if x["experiment"] == s["experiment"]):
-            curves[s["experiment"]] = (h["loss_history"], h["epoch_history"], h["iterations_per_epoch"])
-    for exp, (hist, epochs, per_epoch) in curves.items():
-        loss_curve(out / "loss_curves" / f"{exp}.png", f"{exp} (first seed)", hist, epochs, per_epoch)
+    first_seed = {}
+    for s, h in sorted(zip(scores, histories), key=lambda sh: -sh[0]["seed"]):
+        first_seed[s["experiment"]] = h  # the smallest seed is written last
+    curves = {exp: (h["loss_history"], h["epoch_history"], h["iterations_per_epoch"]) for exp, h in first_seed.items()}
     loss_comparison(out / "loss_comparison.png", curves)
+    for kind, files in (("loss_curves", loss_plot_files), ("grids", grid_files)):
+        for path in files:
+            _copy(path, out / kind / f"{Path(path).parent.parent.name}.png")
 
     g = runs.groupby("experiment")
     mean, std = g.mean(numeric_only=True), g.std(numeric_only=True).fillna(0.0)
@@ -103,10 +114,4 @@ def collect(score_files, history_files, sample_files, human_file, data_dir, out_
                     row[m], row[f"{m}_std"] = mean.loc[exp, f"{decoder}_{m}"], std.loc[exp, f"{decoder}_{m}"]
                 bars.append(row)
     metric_bars(out / "val_metrics.png", bars, reference=human)
-
-    images = load_images(data_dir, "val")
-    for s, path in zip(scores, sample_files):
-        if s["seed"] == min(x["seed"] for x in scores if x["experiment"] == s["experiment"]):
-            caption_grid(out / "grids" / f"{s['experiment']}.png", f"{s['experiment']} (seed {s['seed']}) on val",
-                         _json(path), images)
     return f"collected {len(runs)} runs of {runs['experiment'].nunique()} experiments into {out}"

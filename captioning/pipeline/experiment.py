@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..optim import RULES
 
@@ -74,3 +76,15 @@ class Sweep:
 
     def runs(self) -> list[tuple[str, int]]:
         return [(n, s) for n, e in self.experiments.items() for s in e.seeds]
+
+
+def blind(data: dict, mode: str, seed: int) -> dict:
+    """Apply an experiment's ``features`` mode: 'image' (unchanged), 'zeros' or 'shuffled'."""
+    if mode == "image":
+        return data
+    data = dict(data)
+    rng = np.random.default_rng([seed, 7919])
+    for split in ("train", "val"):
+        f = data[f"{split}_features"]
+        data[f"{split}_features"] = np.zeros_like(f) if mode == "zeros" else f[rng.permutation(len(f))]
+    return data

@@ -29,7 +29,8 @@ class Check:
         return bool(self.error <= self.tolerance)
 
 
-def _layer(name, forward, backward, inputs, rng, tol, n_out=1, int_inputs=()):
+def layer_check(name, forward, backward, inputs, rng, tol, n_out=1, int_inputs=()) -> Check:
+    """Worst scaled error of ``backward`` against numeric gradients of sum(out * dout), over float inputs."""
     outs = forward(*inputs)
     outs, cache = outs[:n_out], outs[n_out]
     douts = [rng.standard_normal(o.shape) for o in outs]
@@ -55,13 +56,13 @@ def run_gradchecks(seed: int = 0, layer_tol: float = 1e-7, model_tol: float = 1e
     r = lambda *shape: rng.standard_normal(shape)  # noqa: E731
     N, T, D, H, V = 3, 4, 5, 6, 7
     checks = [
-        _layer("rnn_step", L.rnn_step_forward, L.rnn_step_backward, [r(N, D), r(N, H), r(D, H), r(H, H), r(H)], rng, layer_tol),
-        _layer("rnn", L.rnn_forward, L.rnn_backward, [r(N, T, D), r(N, H), r(D, H), r(H, H), r(H)], rng, layer_tol),
-        _layer("lstm_step", L.lstm_step_forward, L.lstm_step_backward,
+        layer_check("rnn_step", L.rnn_step_forward, L.rnn_step_backward, [r(N, D), r(N, H), r(D, H), r(H, H), r(H)], rng, layer_tol),
+        layer_check("rnn", L.rnn_forward, L.rnn_backward, [r(N, T, D), r(N, H), r(D, H), r(H, H), r(H)], rng, layer_tol),
+        layer_check("lstm_step", L.lstm_step_forward, L.lstm_step_backward,
                [r(N, D), r(N, H), r(N, H), r(D, 4 * H), r(H, 4 * H), r(4 * H)], rng, layer_tol, n_out=2),
-        _layer("lstm", L.lstm_forward, L.lstm_backward, [r(N, T, D), r(N, H), r(D, 4 * H), r(H, 4 * H), r(4 * H)], rng, layer_tol),
-        _layer("temporal_affine", L.temporal_affine_forward, L.temporal_affine_backward, [r(N, T, D), r(D, V), r(V)], rng, layer_tol),
-        _layer("word_embedding", L.word_embedding_forward, L.word_embedding_backward,
+        layer_check("lstm", L.lstm_forward, L.lstm_backward, [r(N, T, D), r(N, H), r(D, 4 * H), r(H, 4 * H), r(4 * H)], rng, layer_tol),
+        layer_check("temporal_affine", L.temporal_affine_forward, L.temporal_affine_backward, [r(N, T, D), r(D, V), r(V)], rng, layer_tol),
+        layer_check("word_embedding", L.word_embedding_forward, L.word_embedding_backward,
                [rng.integers(0, V, (N, T)), r(V, D)], rng, layer_tol, int_inputs=(0,)),
     ]
     x, y, mask = 0.1 * r(N, T, V), rng.integers(0, V, (N, T)), rng.random((N, T)) > 0.3

@@ -13,7 +13,7 @@ from ..data import layout
 from ..data.coco import load_coco_data
 from ..evaluation import eval_images, evaluate, split_references
 from ..metrics import evaluate_model, human_agreement
-from .experiment import Experiment
+from .experiment import Experiment, blind
 from .plots import caption_grid
 from .tracking import MlflowRun
 
@@ -29,8 +29,6 @@ def load_images(data_dir, split: str):
 
 def score_run(data_dir, model_path, experiment: dict, seed: int, run_json, out_scores, out_samples, out_grid,
               n_samples: int = 12, max_length: int = 16, max_images: int | None = None) -> str:
-    from .train import blind
-
     exp = Experiment.from_dict(experiment["name"], {k: v for k, v in experiment.items() if k != "name"})
     data = blind(load_coco_data(data_dir), exp.features, seed)
     model, _ = load_model(model_path)

@@ -6,8 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__
 from ..atomic import write_text
 from ..checkpoint import CheckpointError
@@ -15,21 +13,9 @@ from ..checkpoint import load as load_checkpoint
 from ..data.coco import load_coco_data
 from ..model import CaptioningRNN
 from ..solver import CaptioningSolver
-from .experiment import Experiment
+from .experiment import Experiment, blind
 from .plots import loss_curve
 from .tracking import MlflowRun, git_commit, read_tracking
-
-
-def blind(data: dict, mode: str, seed: int) -> dict:
-    """Apply an experiment's ``features`` mode: 'image' (unchanged), 'zeros' or 'shuffled'."""
-    if mode == "image":
-        return data
-    data = dict(data)
-    rng = np.random.default_rng([seed, 7919])
-    for split in ("train", "val"):
-        f = data[f"{split}_features"]
-        data[f"{split}_features"] = np.zeros_like(f) if mode == "zeros" else f[rng.permutation(len(f))]
-    return data
 
 
 def dataset_id(data_dir) -> str:
@@ -56,10 +42,11 @@ def _resume_point(resume_dir: Path, fingerprint: str):
     if not ckpt.exists():
         return None, info.get("run_id")
     try:
-        load_checkpoint(ckpt)
+        header, _ = load_checkpoint(ckpt)
     except CheckpointError as err:
         print(f"ignoring {err}")
         return None, info.get("run_id")
+    print(f"resuming from {ckpt} (epoch {header['state']['epoch']})")
     return ckpt, info.get("run_id")
 
 
@@ -89,8 +76,6 @@ def train_run(data_dir, experiment: dict, seed: int, tracking_json, out_dir, swe
         patience=exp.patience, checkpoint_path=resume_dir / "checkpoint.npz", seed=seed, sinks=[run],
     )
     try:
-        if ckpt is not None:
-            print(f"resuming from {ckpt} (epoch {load_checkpoint(ckpt)[0]['state']['epoch']})")
         summary = solver.train(resume_from=ckpt)
     except BaseException:
         run.finish("FAILED")

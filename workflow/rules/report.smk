@@ -5,9 +5,9 @@ rule collect:
     input:
         scores=all_runs("scores.json"),
         histories=all_runs("history.json"),
-        samples=all_runs("samples.json"),
         human=rules.human_ceiling.output[0],
-        data=TRAINING_INPUTS,
+        loss_plots=first_seed_runs("loss.png"),
+        grids=first_seed_runs("grid.png"),
     output:
         summary_csv=report(f"{RESULTS}/summary.csv", caption="../report/summary.rst", category="Tables"),
         summary_md=report(f"{RESULTS}/summary.md", caption="../report/summary.rst", category="Tables"),
@@ -25,7 +25,6 @@ rule collect:
             category="Captions",
         ),
     params:
-        data_dir=parent("data"),
         out_dir=parent("summary_csv"),
     log:
         "logs/collect.log",

@@ -3,5 +3,5 @@ from captioning.pipeline.collect import collect
 
 i = snakemake.input
 run_step("collect", collect, log=snakemake.log[0], threads=snakemake.threads, score_files=i.scores,
-         history_files=i.histories, sample_files=i.samples, human_file=i.human, data_dir=snakemake.params.data_dir,
+         history_files=i.histories, human_file=i.human, loss_plot_files=i.loss_plots, grid_files=i.grids,
          out_dir=snakemake.params.out_dir)
