@@ -4,7 +4,7 @@
 #   snakemake --report results/report.html    the HTML report of the last run
 from snakemake.utils import min_version
 
-min_version("8.0")
+min_version("9.0")
 
 
 configfile: "config/config.yaml"
@@ -19,6 +19,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.collect.output,
-    default_target: True

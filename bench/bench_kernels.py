@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import numpy as np
 
@@ -62,7 +63,11 @@ def case_softmax(rng, n, H, V=1004):
     return K.softmax_xent, run, n * 12 * V
 
 
-CASES = {"lstm_gates_forward": case_lstm_forward, "lstm_gates_backward": case_lstm_backward, "softmax_xent": case_softmax}
+CASES = {
+    "lstm_gates_forward": case_lstm_forward,
+    "lstm_gates_backward": case_lstm_backward,
+    "softmax_xent": case_softmax,
+}
 
 
 def median_ms(fn, repeats):
@@ -81,8 +86,10 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=60)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"numba threads: {_jit.numba.get_num_threads()}, threading layer: {_jit.numba.config.THREADING_LAYER}, "
-          f"current threshold: {_jit.PARALLEL_MIN_ELEMENTS} elements")
+    print(
+        f"numba threads: {_jit.numba.get_num_threads()}, threading layer: {_jit.numba.config.THREADING_LAYER}, "
+        f"current threshold: {_jit.PARALLEL_MIN_ELEMENTS} elements"
+    )
     print("\n| kernel | rows | elements | serial ms (incl. BLAS) | parallel ms (incl. BLAS) | parallel speed-up |")
     print("|---|---:|---:|---:|---:|---:|")
     crossover = {}
@@ -92,8 +99,8 @@ def main(argv=None):
             run(pair.serial), run(pair.parallel)  # compile
             ser, par = [], []
             for _ in range(args.repeats // 10):
-                ser.append(median_ms(lambda: run(pair.serial), 10))
-                par.append(median_ms(lambda: run(pair.parallel), 10))
+                ser.append(median_ms(partial(run, pair.serial), 10))
+                par.append(median_ms(partial(run, pair.parallel), 10))
             s, p = float(np.median(ser)), float(np.median(par))
             if s / p > 1.05 and name not in crossover:
                 crossover[name] = elements

@@ -44,8 +44,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     refs, hyps = corpus(args.images)
     ours, scores = timed(lambda: score_captions(refs, hyps))
-    print(f"captioning.metrics.score_captions, {args.images} images x 5 refs: median {ours:.2f} s "
-          f"(BLEU-4 {scores['BLEU-4']:.4f}, CIDEr-D {scores['CIDEr-D']:.4f})")
+    print(
+        f"captioning.metrics.score_captions, {args.images} images x 5 refs: median {ours:.2f} s "
+        f"(BLEU-4 {scores['BLEU-4']:.4f}, CIDEr-D {scores['CIDEr-D']:.4f})"
+    )
     try:
         from pycocoevalcap.bleu.bleu import Bleu
         from pycocoevalcap.cider.cider import Cider
@@ -55,10 +57,14 @@ def main(argv=None):
     n = args.reference_images
     sub_refs = {i: refs[i] for i in range(n)}
     sub_res = {i: [hyps[i]] for i in range(n)}
-    ref_t, _ = timed(lambda: (Bleu(4).compute_score(sub_refs, sub_res, verbose=0), Cider().compute_score(sub_refs, sub_res)), 1)
+    ref_t, _ = timed(
+        lambda: (Bleu(4).compute_score(sub_refs, sub_res, verbose=0), Cider().compute_score(sub_refs, sub_res)), 1
+    )
     scaled = ref_t * args.images / n
     print(f"pycocoevalcap Bleu(4) + Cider, {n} images: {ref_t:.2f} s -> ~{scaled:.0f} s for {args.images} images")
-    print(f"summary: {args.images} images scored in {ours:.1f} s, {scaled / ours:.0f}x faster than pycocoevalcap (scaled)")
+    print(
+        f"summary: {args.images} images scored in {ours:.1f} s, {scaled / ours:.0f}x faster than pycocoevalcap (scaled)"
+    )
 
 
 if __name__ == "__main__":

@@ -110,7 +110,10 @@ def torch_step_factory(N: int, features, captions):
         h0 = proj(f).unsqueeze(0)
         out, _ = lstm(embed(cin), (h0, torch.zeros_like(h0)))
         scores = vocab(out)
-        loss = torch.nn.functional.cross_entropy(scores.reshape(-1, V), cout.reshape(-1), ignore_index=0, reduction="sum") / N
+        loss = (
+            torch.nn.functional.cross_entropy(scores.reshape(-1, V), cout.reshape(-1), ignore_index=0, reduction="sum")
+            / N
+        )
         loss.backward()
         return float(loss.detach())
 
@@ -142,7 +145,10 @@ def torch_median(N: int, repeats: int, warmup: int) -> float | None:
         env["OMP_WAIT_POLICY"] = USER_OMP_WAIT_POLICY
     res = subprocess.run(
         [sys.executable, __file__, "--torch-worker", str(N), str(repeats), str(warmup)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(res.stdout.strip().splitlines()[-1])
 
@@ -168,7 +174,10 @@ def first_call_latency() -> dict:
         for label in ("cold cache", "warm cache"):
             res = subprocess.run(
                 [sys.executable, "-c", FIRST_CALL.format(bench=str(Path(__file__).parent))],
-                env=env, capture_output=True, text=True, check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             out[label] = [float(v) for v in res.stdout.split()]
     return out
@@ -215,8 +224,10 @@ def main(argv=None):
     latency = first_call_latency()
     rows = [bench(N, args.repeats, args.warmup, not args.no_torch) for N in args.batch_sizes]
 
-    print(f"sgemm (2048x512 @ 512x2048, float32): {rate / 1e9:.0f} GFLOP/s; "
-          f"numba threads {captioning.kernels._jit.numba.get_num_threads()}")
+    print(
+        f"sgemm (2048x512 @ 512x2048, float32): {rate / 1e9:.0f} GFLOP/s; "
+        f"numba threads {captioning.kernels._jit.numba.get_num_threads()}"
+    )
     print("\n| N | implementation | median ms | captions/s | vs numpy-ref | vs torch | % of sgemm rate |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:

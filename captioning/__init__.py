@@ -4,6 +4,8 @@ The seed notebook's names are importable from here, so its checks run against
 this package in place of ``cs231n``.
 """
 
+from .data.coco import decode_captions, load_coco_data, sample_coco_minibatch
+from .evaluation import BLEU_score, evaluate_model
 from .gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from .layers import (
     lstm_backward,
@@ -20,8 +22,6 @@ from .layers import (
     word_embedding_backward,
     word_embedding_forward,
 )
-from .data.coco import decode_captions, load_coco_data, sample_coco_minibatch
-from .metrics import BLEU_score, evaluate_model
 from .model import CaptioningRNN
 from .solver import CaptioningSolver
 

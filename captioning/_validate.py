@@ -26,8 +26,7 @@ def float_arrays(fn: str, **arrays) -> np.dtype:
             dtype, first = arr.dtype, name
         elif arr.dtype != dtype:
             raise ValueError(
-                f"{fn}: {name} has dtype {arr.dtype} but {first} has {dtype}; "
-                "all floating inputs must share one dtype"
+                f"{fn}: {name} has dtype {arr.dtype} but {first} has {dtype}; all floating inputs must share one dtype"
             )
     return dtype
 
@@ -37,9 +36,11 @@ def shape(fn: str, name: str, arr: np.ndarray, expected: Sequence[int | None], l
 
     ``letters`` spells the expected shape symbolically, e.g. ``"(N, 4H)"``.
     """
-    ok = arr.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, arr.shape))
+    ok = arr.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, arr.shape, strict=True))
     if not ok:
-        concrete = "(" + ", ".join("?" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        concrete = (
+            "(" + ", ".join("?" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        )
         raise ValueError(f"{fn}: {name} must have shape {letters} = {concrete}, got {arr.shape}")
 
 

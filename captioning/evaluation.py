@@ -1,4 +1,4 @@
-"""Turning a model and a split into scores: references, decoding, BLEU-1..4, CIDEr-D.
+"""Turning a model and a split into scores: references, decoding, BLEU-1..4, CIDEr-D; the seed's BLEU_score.
 
 Shapes: n captions, m images, L caption tokens.
 """
@@ -7,25 +7,38 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data.coco import sample_coco_minibatch
 from .metrics import score_captions
 from .sampling import decode
+from .vocab import END, START, UNK, decode_captions
 
-SPECIAL = {"<NULL>", "<START>", "<END>", "<UNK>"}
+# The two sentence-level scores built on the seed's BLEU_score, named by what they average.
+FIRST_REF_BLEU = "sentence_BLEU-1_first_ref"  # each image's greedy caption against its first reference
+RANDOM_CAPTION_BLEU = "sentence_BLEU-1_random_caption"  # evaluate_model: greedy captions of random captions' images
 
 
-def caption_strings(captions, idx_to_word) -> list[str]:
-    """(n, L) token ids -> plain sentences: special tokens dropped, cut at ``<END>``."""
-    out = []
-    for row in np.asarray(captions):
-        words = []
-        for token in row:
-            w = idx_to_word[int(token)]
-            if w == "<END>":
-                break
-            if w not in SPECIAL:
-                words.append(w)
-        out.append(" ".join(words))
-    return out
+def BLEU_score(gt_caption: str, sample_caption: str) -> float:
+    """The seed's unigram BLEU: nltk ``sentence_bleu`` with weights [1] after dropping special tokens."""
+    from nltk.translate.bleu_score import sentence_bleu  # nltk takes seconds to import: only when used
+
+    skip = (START, END, UNK)
+    reference = [w for w in gt_caption.split(" ") if not any(s in w for s in skip)]
+    hypothesis = [w for w in sample_caption.split(" ") if not any(s in w for s in skip)]
+    return float(sentence_bleu([reference], hypothesis, weights=[1]))
+
+
+def evaluate_model(model, data: dict, batch_size: int = 1000, seed=0, splits=("train", "val"), verbose=True) -> dict:
+    """The seed's evaluation: mean :func:`BLEU_score` of greedy samples for ``batch_size`` random captions per split."""
+    rng = np.random.default_rng(seed)
+    scores = {}
+    for split in splits:
+        gt, features, _ = sample_coco_minibatch(data, batch_size=batch_size, split=split, seed=rng)
+        gt = decode_captions(gt, data["idx_to_word"])
+        samples = decode_captions(model.sample(features), data["idx_to_word"])
+        scores[split] = float(np.mean([BLEU_score(g, s) for g, s in zip(gt, samples, strict=True)]))
+        if verbose:
+            print(f"Average BLEU score for {split}: {scores[split]:f}")
+    return scores
 
 
 def split_references(data: dict, split: str, images=None) -> dict[int, list[str]]:
@@ -33,7 +46,9 @@ def split_references(data: dict, split: str, images=None) -> dict[int, list[str]
     idxs = data[f"{split}_image_idxs"]
     keep = np.isin(idxs, images) if images is not None else np.ones(len(idxs), dtype=bool)
     refs: dict[int, list[str]] = {int(i): [] for i in (np.unique(idxs[keep]) if images is None else images)}
-    for i, sentence in zip(idxs[keep], caption_strings(data[f"{split}_captions"][keep], data["idx_to_word"])):
+    for i, sentence in zip(
+        idxs[keep], decode_captions(data[f"{split}_captions"][keep], data["idx_to_word"], plain=True), strict=True
+    ):
         refs[int(i)].append(sentence)
     return refs
 
@@ -44,8 +59,9 @@ def eval_images(data: dict, split: str, max_images: int | None) -> np.ndarray:
     return images if max_images is None else images[:max_images]
 
 
-def evaluate(model, data: dict, split: str = "val", images=None, features=None, batch_size: int = 500,
-             **decode_args) -> tuple[dict, dict[int, str]]:
+def evaluate(
+    model, data: dict, split: str = "val", images=None, features=None, batch_size: int = 500, **decode_args
+) -> tuple[dict, dict[int, str]]:
     """Decode ``images`` of ``split`` and score them against all their references.
 
     ``features`` overrides the split's image features (e.g. zeros for an image-blind
@@ -57,7 +73,9 @@ def evaluate(model, data: dict, split: str = "val", images=None, features=None, 
     hyps: dict[int, str] = {}
     for start in range(0, len(images), batch_size):
         tokens = decode(model, feats[start : start + batch_size], **decode_args)
-        for i, sentence in zip(images[start : start + batch_size], caption_strings(tokens, data["idx_to_word"])):
+        for i, sentence in zip(
+            images[start : start + batch_size], decode_captions(tokens, data["idx_to_word"], plain=True), strict=True
+        ):
             hyps[int(i)] = sentence
     return score_captions(refs, hyps), hyps
 

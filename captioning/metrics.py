@@ -1,4 +1,4 @@
-"""Caption metrics: the seed's BLEU_score and evaluate_model, and COCO-style corpus BLEU and CIDEr-D.
+"""Text scoring: COCO-style corpus BLEU-1..4, CIDEr-D and human agreement (no model, no data files).
 
 ``corpus_bleu`` and ``cider_d`` follow pycocoevalcap's ``Bleu(4)`` ("closest"
 reference length, its tiny/small smoothing constants) and ``Cider`` (tf-idf
@@ -14,34 +14,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from .data.coco import decode_captions, sample_coco_minibatch
 
 MAX_N = 4
 METRIC_NAMES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D")
-_SKIP = ("<END>", "<START>", "<UNK>")
-
-
-def BLEU_score(gt_caption: str, sample_caption: str) -> float:
-    """The seed's unigram BLEU: nltk ``sentence_bleu`` with weights [1] after dropping special tokens."""
-    from nltk.translate.bleu_score import sentence_bleu  # nltk takes seconds to import: only when used
-
-    reference = [w for w in gt_caption.split(" ") if not any(s in w for s in _SKIP)]
-    hypothesis = [w for w in sample_caption.split(" ") if not any(s in w for s in _SKIP)]
-    return float(sentence_bleu([reference], hypothesis, weights=[1]))
-
-
-def evaluate_model(model, data: dict, batch_size: int = 1000, seed=0, splits=("train", "val"), verbose=True) -> dict:
-    """Average :func:`BLEU_score` of greedy samples on ``batch_size`` random captions per split."""
-    rng = np.random.default_rng(seed)
-    scores = {}
-    for split in splits:
-        gt, features, _ = sample_coco_minibatch(data, batch_size=batch_size, split=split, seed=rng)
-        gt = decode_captions(gt, data["idx_to_word"])
-        samples = decode_captions(model.sample(features), data["idx_to_word"])
-        scores[split] = float(np.mean([BLEU_score(g, s) for g, s in zip(gt, samples)]))
-        if verbose:
-            print(f"Average BLEU score for {split}: {scores[split]:f}")
-    return scores
 
 
 # ------------------------------------------------------------------ n-gram tables
@@ -62,7 +37,9 @@ def _ngram_tables(sentences: list[str], max_n: int = MAX_N) -> tuple[np.ndarray,
     vocab: dict[str, int] = {}
     words = [s.split() for s in sentences]
     lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-    flat = np.fromiter((vocab.setdefault(t, len(vocab)) for w in words for t in w), dtype=np.int64, count=int(lens.sum()))
+    flat = np.fromiter(
+        (vocab.setdefault(t, len(vocab)) for w in words for t in w), dtype=np.int64, count=int(lens.sum())
+    )
     sent = np.repeat(np.arange(len(words)), lens)
     pos = np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens)
     base = max(len(vocab), 1)
@@ -113,12 +90,12 @@ def _prepare(refs: dict, hyps: dict):
 
 @dataclass
 class _Prepared:
-    """Sentences 0..I-1 are the hypotheses (one per image), then every reference in image order."""
+    """Sentences 0..M-1 are the hypotheses (one per image), then every reference in image order."""
 
-    I: int
-    n_refs: np.ndarray  # (I,)
+    M: int
+    n_refs: np.ndarray  # (M,)
     ref_img: np.ndarray  # (R,) image of each reference
-    lens: np.ndarray  # (I + R,) words per sentence
+    lens: np.ndarray  # (M + R,) words per sentence
     tables: list  # _NGrams for n = 1..4
 
 
@@ -135,21 +112,21 @@ def cider_d(refs: dict, hyps: dict, sigma: float = 6.0) -> float:
 def score_captions(refs: dict, hyps: dict) -> dict:
     """BLEU-1..4 and CIDEr-D from one pass over the n-grams."""
     prep = _prepare(refs, hyps)
-    return dict(zip(METRIC_NAMES, [*_bleu(prep), _cider(prep)]))
+    return dict(zip(METRIC_NAMES, [*_bleu(prep), _cider(prep)], strict=True))
 
 
 def _bleu(prep: _Prepared) -> list[float]:
-    I, n_refs, ref_img, lens, tables = prep.I, prep.n_refs, prep.ref_img, prep.lens, prep.tables
+    M, n_refs, ref_img, lens, tables = prep.M, prep.n_refs, prep.ref_img, prep.lens, prep.tables
     tiny, small = 1e-15, 1e-9
-    hyp_len, ref_len = lens[:I], lens[I:]
+    hyp_len, ref_len = lens[:M], lens[M:]
     # closest reference length per image, ties to the shorter one
     key = np.abs(ref_len - hyp_len[ref_img]) * (ref_len.max() + 1) + ref_len
     starts = np.concatenate([[0], np.cumsum(n_refs)[:-1]])
     closest = np.minimum.reduceat(key, starts) % (ref_len.max() + 1)
     correct, guess = [], []
     for n, t in enumerate(tables, start=1):
-        is_hyp = t.sent < I
-        img = np.where(is_hyp, t.sent, ref_img[np.maximum(t.sent - I, 0)])
+        is_hyp = t.sent < M
+        img = np.where(is_hyp, t.sent, ref_img[np.maximum(t.sent - M, 0)])
         k = img * t.n_grams + t.gram
         # max count of each n-gram over an image's references
         rk, rc = k[~is_hyp], t.count[~is_hyp]
@@ -172,15 +149,15 @@ def _bleu(prep: _Prepared) -> list[float]:
 
 
 def _cider(prep: _Prepared, sigma: float = 6.0) -> float:
-    I, n_refs, ref_img, lens, tables = prep.I, prep.n_refs, prep.ref_img, prep.lens, prep.tables
+    M, n_refs, ref_img, lens, tables = prep.M, prep.n_refs, prep.ref_img, prep.lens, prep.tables
     S = len(lens)
-    img_of = np.concatenate([np.arange(I), ref_img])
-    log_docs = math.log(float(I))
+    img_of = np.concatenate([np.arange(M), ref_img])
+    log_docs = math.log(float(M))
     bigram_len = np.maximum(lens - 1, 0).astype(np.float64)
-    penalty = np.exp(-((bigram_len[:I][ref_img] - bigram_len[I:]) ** 2) / (2 * sigma**2))
+    penalty = np.exp(-((bigram_len[:M][ref_img] - bigram_len[M:]) ** 2) / (2 * sigma**2))
     total = np.zeros(len(ref_img))
     for t in tables:
-        is_ref = t.sent >= I
+        is_ref = t.sent >= M
         doc = np.unique(img_of[t.sent[is_ref]] * t.n_grams + t.gram[is_ref]) % t.n_grams
         df = np.bincount(doc, minlength=t.n_grams).astype(np.float64)
         weight = t.count * (log_docs - np.log(np.maximum(1.0, df[t.gram])))
@@ -190,10 +167,10 @@ def _cider(prep: _Prepared, sigma: float = 6.0) -> float:
         rq = img_of[t.sent[is_ref]] * t.n_grams + t.gram[is_ref]
         vr = weight[is_ref]
         vh = _lookup(hk, weight[is_hyp], rq)
-        dot = np.bincount(t.sent[is_ref] - I, weights=np.minimum(vh, vr) * vr, minlength=len(ref_img))
-        denom = norm[:I][ref_img] * norm[I:]
+        dot = np.bincount(t.sent[is_ref] - M, weights=np.minimum(vh, vr) * vr, minlength=len(ref_img))
+        denom = norm[:M][ref_img] * norm[M:]
         total += np.where(denom != 0, dot / np.where(denom != 0, denom, 1), dot) * penalty
-    per_image = np.bincount(ref_img, weights=total, minlength=I) / MAX_N / n_refs * 10.0
+    per_image = np.bincount(ref_img, weights=total, minlength=M) / MAX_N / n_refs * 10.0
     return float(per_image.mean())
 
 
@@ -212,4 +189,4 @@ def human_agreement(refs: dict) -> dict:
         hyp = {i: r[k] for i, r in refs.items()}
         rest = {i: r[:k] + r[k + 1 :] for i, r in refs.items()}
         rounds.append([score_captions(rest, hyp)[m] for m in METRIC_NAMES])
-    return dict(zip(METRIC_NAMES, map(float, np.mean(rounds, axis=0))))
+    return dict(zip(METRIC_NAMES, map(float, np.mean(rounds, axis=0)), strict=True))

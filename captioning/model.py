@@ -16,7 +16,7 @@ from .kernels.embedding import scatter_add_rows
 from .layers.temporal import softmax_loss_rows
 from .packing import pack_order, sequence_lengths
 from .sampling import greedy_decode
-
+from .vocab import END, NULL, START
 
 
 class _LossContext(NamedTuple):
@@ -54,8 +54,8 @@ class CaptioningRNN:
         dtype=np.float32,
         seed=0,
     ):
-        if not isinstance(word_to_idx, dict) or "<NULL>" not in word_to_idx:
-            raise ValueError("CaptioningRNN: word_to_idx must be a dict containing '<NULL>'")
+        if not isinstance(word_to_idx, dict) or NULL not in word_to_idx:
+            raise ValueError(f"CaptioningRNN: word_to_idx must be a dict containing '{NULL}'")
         for name, value in (("input_dim", input_dim), ("wordvec_dim", wordvec_dim), ("hidden_dim", hidden_dim)):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"CaptioningRNN: {name} must be a positive integer, got {value!r}")
@@ -66,9 +66,10 @@ class CaptioningRNN:
         self.cell_type = cell_type
         self.word_to_idx = word_to_idx
         self.idx_to_word = {i: w for w, i in word_to_idx.items()}
-        self._null = word_to_idx["<NULL>"]
-        self._start = word_to_idx.get("<START>")
-        self._end = word_to_idx.get("<END>")
+        # token ids of the special words (start and end are None when the vocabulary lacks them)
+        self.null_id: int = word_to_idx[NULL]
+        self.start_id: int | None = word_to_idx.get(START)
+        self.end_id: int | None = word_to_idx.get(END)
         self.input_dim, self.wordvec_dim, self.hidden_dim = int(input_dim), int(wordvec_dim), int(hidden_dim)
         self.seed = seed
 
@@ -130,7 +131,7 @@ class CaptioningRNN:
         if captions.shape[1] < 2:
             raise ValueError(f"{fn}: captions must have at least 2 columns (T + 1 >= 2), got {captions.shape}")
         p = self.params
-        mask = captions[:, 1:] != self._null
+        mask = captions[:, 1:] != self.null_id
         order, packing, rows, steps = pack_order(sequence_lengths(mask))
         tokens = captions[rows, steps]
         targets = captions[rows, steps + 1]
@@ -155,7 +156,7 @@ class CaptioningRNN:
         ctx = _LossContext(features, h0, order, words, inverse, x_words, xa_words, hs, core, sel, h_sel, scores)
         return loss, ctx
 
-    def _backward(self, ctx: "_LossContext") -> dict:
+    def _backward(self, ctx: _LossContext) -> dict:
         p = self.params
         dscores = ctx.dscores  # written in place by the loss kernel
         grads = {"W_vocab": ctx.h_sel.T @ dscores, "b_vocab": dscores.sum(axis=0)}

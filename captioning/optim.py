@@ -1,8 +1,8 @@
 """First-order update rules with one interface (the seed's ``optim`` module).
 
 ``rule(w, dw, config) -> (w, config)``: ``w`` is updated in place and returned;
-``config`` holds the hyperparameters and the rule's state (arrays named in
-``STATE``), which checkpoints save and restore.
+``config`` holds the hyperparameters (scalars) and the rule's state (arrays),
+which checkpoints save and restore.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ def adam(w, dw, config):
 
 
 RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "rmsprop": rmsprop, "adam": adam}
-STATE = ("velocity", "cache", "m", "v")
 
 
 def get_rule(name: str):

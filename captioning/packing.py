@@ -18,19 +18,19 @@ class Packing(NamedTuple):
     offsets: np.ndarray  # (T + 1,)
 
     @classmethod
-    def full(cls, N: int, T: int) -> "Packing":
+    def full(cls, N: int, T: int) -> Packing:
         """Every row runs all T steps: packed arrays are (T, N, ...) reshaped to (T*N, ...)."""
         return cls.from_batch_sizes(np.full(T, N, dtype=np.int64))
 
     @classmethod
-    def from_batch_sizes(cls, batch_sizes: np.ndarray) -> "Packing":
+    def from_batch_sizes(cls, batch_sizes: np.ndarray) -> Packing:
         batch_sizes = np.asarray(batch_sizes, dtype=np.int64)
         offsets = np.zeros(len(batch_sizes) + 1, dtype=np.int64)
         np.cumsum(batch_sizes, out=offsets[1:])
         return cls(batch_sizes, offsets)
 
     @classmethod
-    def from_sorted_lengths(cls, lengths: np.ndarray) -> "Packing":
+    def from_sorted_lengths(cls, lengths: np.ndarray) -> Packing:
         """``lengths`` sorted in non-increasing order; zero-length rows take no steps."""
         T = int(lengths[0]) if len(lengths) else 0
         batch_sizes = (lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)

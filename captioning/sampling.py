@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .vocab import START
+
 
 def initial_state(model, features):
     p = model.params
@@ -32,16 +34,16 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
 
 def _forbid(model, scores: np.ndarray) -> np.ndarray:
     """A caption never contains <NULL> or <START>: take them out of the choice (in place)."""
-    scores[..., model._null] = -np.inf
-    scores[..., model._start] = -np.inf
+    scores[..., model.null_id] = -np.inf
+    scores[..., model.start_id] = -np.inf
     return scores
 
 
 def _check(model, max_length):
     if not isinstance(max_length, (int, np.integer)) or max_length < 1:
         raise ValueError(f"sample: max_length must be a positive integer, got {max_length!r}")
-    if model._start is None:
-        raise ValueError("sample: the model's word_to_idx has no '<START>' token")
+    if model.start_id is None:
+        raise ValueError(f"sample: the model's word_to_idx has no '{START}' token")
 
 
 def _decode(model, features, max_length, choose):
@@ -51,9 +53,9 @@ def _decode(model, features, max_length, choose):
     """
     _check(model, max_length)
     N = features.shape[0]
-    captions = np.full((N, max_length), model._null, dtype=np.int32)
+    captions = np.full((N, max_length), model.null_id, dtype=np.int32)
     rows = np.arange(N)
-    words = np.full(N, model._start, dtype=np.int64)
+    words = np.full(N, model.start_id, dtype=np.int64)
     state = initial_state(model, features)
     for t in range(max_length):
         if rows.size == 0:
@@ -61,8 +63,8 @@ def _decode(model, features, max_length, choose):
         scores, state = step_scores(model, words, state)
         words = choose(_forbid(model, scores))
         captions[rows, t] = words
-        if model._end is not None:
-            live = words != model._end
+        if model.end_id is not None:
+            live = words != model.end_id
             if not live.all():
                 rows, words = rows[live], words[live]
                 state = tuple(s[live] for s in state)
@@ -92,16 +94,16 @@ def sequence_logprob(model, features, captions) -> np.ndarray:
     """Model log-probability (N,) of each caption up to and including its ``<END>``."""
     N, L = captions.shape
     total = np.zeros(N)
-    words = np.full(N, model._start, dtype=np.int64)
+    words = np.full(N, model.start_id, dtype=np.int64)
     state = initial_state(model, features)
     alive = np.ones(N, dtype=bool)
     for t in range(L):
         scores, state = step_scores(model, words, state)
         logp = log_softmax(scores.astype(np.float64))
         tok = captions[:, t]
-        alive &= tok != model._null
+        alive &= tok != model.null_id
         total += np.where(alive, logp[np.arange(N), tok], 0.0)
-        alive &= tok != model._end
+        alive &= tok != model.end_id
         words = tok.astype(np.int64)
     return total
 
@@ -121,10 +123,10 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
     if k == 1:
         return greedy
     N = features.shape[0]
-    end, null = model._end, model._null
+    end, null = model.end_id, model.null_id
     V = model.vocab_size
     state = tuple(np.repeat(s, k, axis=0) for s in initial_state(model, features))
-    words = np.full(N * k, model._start, dtype=np.int64)
+    words = np.full(N * k, model.start_id, dtype=np.int64)
     seqs = np.full((N, k, max_length), null, dtype=np.int32)
     logp = np.full((N, k), -np.inf)
     logp[:, 0] = 0.0  # one live hypothesis per image at the start: no duplicate beams
@@ -172,8 +174,9 @@ def _lengths(captions, end, null) -> np.ndarray:
 DECODERS = {"greedy", "beam", "temperature"}
 
 
-def decode(model, features, method="greedy", max_length=30, beam_width=3, temperature=1.0, seed=None,
-           length_penalty=0.7):
+def decode(
+    model, features, method="greedy", max_length=30, beam_width=3, temperature=1.0, seed=None, length_penalty=0.7
+):
     """Dispatch on ``method`` (one of greedy, beam, temperature)."""
     if method == "greedy":
         return greedy_decode(model, features, max_length)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
+from .checkpoint import TrainingCheckpoint
 from .errors import CaptioningError
-from .evaluation import caption_strings, eval_images, evaluate, mean_loss
-from .metrics import BLEU_score
-from .optim import STATE, get_rule
+from .evaluation import FIRST_REF_BLEU, BLEU_score, eval_images, evaluate, mean_loss
+from .optim import get_rule
+from .vocab import decode_captions
 
 
 class TrainingDiverged(CaptioningError, FloatingPointError):
@@ -64,10 +64,27 @@ class CaptioningSolver:
     progress        show a tqdm bar (default: ``verbose``)
     """
 
-    def __init__(self, model, data, update_rule="sgd", optim_config=None, lr_decay=1.0, batch_size=100,
-                 num_epochs=10, print_every=10, verbose=True, grad_clip=None, eval_images=500,
-                 select_metric="BLEU-4", patience=None, checkpoint_path=None, seed=0, sinks=(), progress=None,
-                 max_length=None):
+    def __init__(
+        self,
+        model,
+        data,
+        update_rule="sgd",
+        optim_config=None,
+        lr_decay=1.0,
+        batch_size=100,
+        num_epochs=10,
+        print_every=10,
+        verbose=True,
+        grad_clip=None,
+        eval_images=500,
+        select_metric="BLEU-4",
+        patience=None,
+        checkpoint_path=None,
+        seed=0,
+        sinks=(),
+        progress=None,
+        max_length=None,
+    ):
         self.model, self.data = model, data
         self.update_rule_name = update_rule
         self.update_rule = get_rule(update_rule)
@@ -80,7 +97,9 @@ class CaptioningSolver:
         self.progress = verbose if progress is None else progress
         self.max_length = max_length or data["train_captions"].shape[1]
         if self.batch_size < 1 or self.num_epochs < 0:
-            raise ValueError(f"CaptioningSolver: batch_size must be >= 1 and num_epochs >= 0, got {batch_size}, {num_epochs}")
+            raise ValueError(
+                f"CaptioningSolver: batch_size must be >= 1 and num_epochs >= 0, got {batch_size}, {num_epochs}"
+            )
         self.state = TrainState()
         self.rng = np.random.default_rng(seed)
         self.optim_configs = {p: dict(self.optim_config) for p in model.params}
@@ -105,7 +124,9 @@ class CaptioningSolver:
                 for g in grads.values():
                     g *= self.grad_clip / norm
         for name, w in self.model.params.items():
-            self.model.params[name], self.optim_configs[name] = self.update_rule(w, grads[name], self.optim_configs[name])
+            self.model.params[name], self.optim_configs[name] = self.update_rule(
+                w, grads[name], self.optim_configs[name]
+            )
         return loss
 
     def train(self, resume_from=None) -> dict:
@@ -145,19 +166,29 @@ class CaptioningSolver:
         if self.best_params is not None:
             self.model.params = {k: v.copy() for k, v in self.best_params.items()}
         summary = {
-            "epochs": st.epoch, "iterations": st.iteration, "final_loss": st.loss_history[-1] if st.loss_history else None,
-            "best_epoch": st.best_epoch, f"best_val_{self.select_metric}": st.best_score,
-            "stopped_early": st.stopped_early, "seconds": time.perf_counter() - t_start,
+            "epochs": st.epoch,
+            "iterations": st.iteration,
+            "final_loss": st.loss_history[-1] if st.loss_history else None,
+            "best_epoch": st.best_epoch,
+            f"best_val_{self.select_metric}": st.best_score,
+            "stopped_early": st.stopped_early,
+            "seconds": time.perf_counter() - t_start,
         }
         if self.verbose:
-            best = f", best val {self.select_metric} {st.best_score:.3f} at epoch {st.best_epoch}" if st.best_epoch > 0 else ""
-            print(f"trained {st.epoch} epochs ({st.iteration} iterations) in {summary['seconds']:.0f} s, "
-                  f"final loss {summary['final_loss']:.3f}{best}")
+            best = (
+                f", best val {self.select_metric} {st.best_score:.3f} at epoch {st.best_epoch}"
+                if st.best_epoch > 0
+                else ""
+            )
+            print(
+                f"trained {st.epoch} epochs ({st.iteration} iterations) in {summary['seconds']:.0f} s, "
+                f"final loss {summary['final_loss']:.3f}{best}"
+            )
         return summary
 
     # ---------------------------------------------------------------- evaluation
     def evaluate_epoch(self) -> dict:
-        """Validation metrics on the first ``eval_images`` val images: loss, BLEU-1..4, CIDEr-D, seed BLEU."""
+        """Validation metrics on the first ``eval_images`` val images: loss, BLEU-1..4, CIDEr-D, first-ref BLEU."""
         data = self.data
         images = eval_images(data, "val", self.eval_images)
         keep = np.isin(data["val_image_idxs"], images)
@@ -167,15 +198,18 @@ class CaptioningSolver:
         scores, hyps = evaluate(self.model, data, "val", images, max_length=self.max_length)
         # the seed's metric: unigram BLEU of each image's sample against its first reference
         _, first = np.unique(data["val_image_idxs"][keep], return_index=True)  # in image order, like images
-        gt = caption_strings(caps[first], data["idx_to_word"])
-        seed_bleu = float(np.mean([BLEU_score(g, hyps[int(i)]) for g, i in zip(gt, images)]))
-        return {"val_loss": val_loss, **{f"val_{k}": v for k, v in scores.items()}, "val_BLEU_score": seed_bleu}
+        gt = decode_captions(caps[first], data["idx_to_word"], plain=True)
+        first_ref = float(np.mean([BLEU_score(g, hyps[int(i)]) for g, i in zip(gt, images, strict=True)]))
+        return {"val_loss": val_loss, **{f"val_{k}": v for k, v in scores.items()}, f"val_{FIRST_REF_BLEU}": first_ref}
 
     def _end_of_epoch(self, per_epoch: int) -> None:
         st = self.state
         recent = st.loss_history[-per_epoch:]
-        metrics = {"epoch": st.epoch, "train_loss": float(np.mean(recent)) if recent else float("nan"),
-                   "learning_rate": float(next(iter(self.optim_configs.values())).get("learning_rate", 0.0))}
+        metrics = {
+            "epoch": st.epoch,
+            "train_loss": float(np.mean(recent)) if recent else float("nan"),
+            "learning_rate": float(next(iter(self.optim_configs.values())).get("learning_rate", 0.0)),
+        }
         if self.eval_images > 0:
             metrics.update(self.evaluate_epoch())
             score = metrics[f"val_{self.select_metric}"]
@@ -196,47 +230,41 @@ class CaptioningSolver:
             self.save(self.checkpoint_path)
 
     # --------------------------------------------------------------- checkpoints
-    def save(self, path) -> None:
-        arrays = {f"params/{k}": v for k, v in self.model.params.items()}
-        if self.best_params is not None:
-            arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
-        scalars = {}
-        for name, cfg in self.optim_configs.items():
-            for key, value in cfg.items():
-                if key in STATE:
-                    arrays[f"optim/{name}/{key}"] = value
-                else:
-                    scalars.setdefault(name, {})[key] = value
-        arrays["loss_history"] = np.asarray(self.state.loss_history, dtype=np.float64)
-        st = self.state
-        header = {
-            "model": self.model.config(),
-            "idx_to_word": [self.model.idx_to_word[i] for i in range(len(self.model.idx_to_word))],
-            "solver": {"update_rule": self.update_rule_name, "optim_config": self.optim_config,
-                       "lr_decay": self.lr_decay, "batch_size": self.batch_size, "num_epochs": self.num_epochs,
-                       "grad_clip": self.grad_clip, "seed": self.seed},
-            "optim_scalars": scalars,
-            "rng": self.rng.bit_generator.state,
-            "state": {"epoch": st.epoch, "iteration": st.iteration, "epoch_history": st.epoch_history,
-                      "best_score": st.best_score, "best_epoch": st.best_epoch,
-                      "epochs_since_best": st.epochs_since_best, "stopped_early": st.stopped_early},
-        }
-        ckpt.save(path, header, arrays)
+    def checkpoint(self) -> TrainingCheckpoint:
+        """Everything needed to continue this run bit for bit."""
+        state = {k: v for k, v in asdict(self.state).items() if k != "loss_history"}
+        return TrainingCheckpoint(
+            model_config=self.model.config(),
+            idx_to_word=[self.model.idx_to_word[i] for i in range(len(self.model.idx_to_word))],
+            solver_config={
+                "update_rule": self.update_rule_name,
+                "optim_config": self.optim_config,
+                "lr_decay": self.lr_decay,
+                "batch_size": self.batch_size,
+                "num_epochs": self.num_epochs,
+                "grad_clip": self.grad_clip,
+                "seed": self.seed,
+            },
+            params=self.model.params,
+            best_params=self.best_params,
+            optim_configs=self.optim_configs,
+            rng_state=self.rng.bit_generator.state,
+            state=state,
+            loss_history=np.asarray(self.state.loss_history),
+        )
 
-    def restore(self, path) -> None:
-        header, arrays = ckpt.load(path)
-        ckpt.check_compatible(path, header, self.model)
-        self.model.params = {k: arrays[f"params/{k}"].copy() for k in self.model.params}
-        self.best_params = ({k: arrays[f"best/{k}"].copy() for k in self.model.params}
-                            if f"best/{next(iter(self.model.params))}" in arrays else None)
-        self.optim_configs = {}
-        for name in self.model.params:
-            cfg = dict(header["optim_scalars"].get(name, {}))
-            for key in STATE:
-                if f"optim/{name}/{key}" in arrays:
-                    cfg[key] = arrays[f"optim/{name}/{key}"].copy()
-            self.optim_configs[name] = cfg
-        self.rng.bit_generator.state = header["rng"]
-        s = header["state"]
-        self.state = TrainState(s["epoch"], s["iteration"], arrays["loss_history"].tolist(), s["epoch_history"],
-                                s["best_score"], s["best_epoch"], s["epochs_since_best"], s["stopped_early"])
+    def save(self, path) -> None:
+        self.checkpoint().save(path)
+
+    def restore(self, checkpoint) -> None:
+        """Continue from ``checkpoint``: a path or a loaded :class:`~captioning.checkpoint.TrainingCheckpoint`."""
+        ck = checkpoint if isinstance(checkpoint, TrainingCheckpoint) else TrainingCheckpoint.load(checkpoint)
+        ck.check_compatible(self.model)
+        self.model.params = {k: ck.params[k].copy() for k in self.model.params}
+        self.best_params = {k: v.copy() for k, v in ck.best_params.items()} if ck.best_params else None
+        self.optim_configs = {
+            name: {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in ck.optim_configs[name].items()}
+            for name in self.model.params
+        }
+        self.rng.bit_generator.state = ck.rng_state
+        self.state = TrainState(**ck.state, loss_history=ck.loss_history.tolist())

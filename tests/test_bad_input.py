@@ -55,37 +55,81 @@ def test_wrong_shapes_give_expected_shape(name, shape, expected):
 
 def test_rnn_forward_shapes():
     x, h0 = np.zeros((2, 3, 4)), np.zeros((2, 5))
-    raises(re.escape("rnn_forward: Wh must have shape (H, H) = (5, 5), got (5, 6)"),
-           C.rnn_forward, x, h0, np.zeros((4, 5)), np.zeros((5, 6)), np.zeros(5))
-    raises(re.escape("rnn_forward: x must have shape (N, T, D) = (?, ?, ?), got (2, 3)"),
-           C.rnn_forward, np.zeros((2, 3)), h0, np.zeros((4, 5)), np.zeros((5, 5)), np.zeros(5))
+    raises(
+        re.escape("rnn_forward: Wh must have shape (H, H) = (5, 5), got (5, 6)"),
+        C.rnn_forward,
+        x,
+        h0,
+        np.zeros((4, 5)),
+        np.zeros((5, 6)),
+        np.zeros(5),
+    )
+    raises(
+        re.escape("rnn_forward: x must have shape (N, T, D) = (?, ?, ?), got (2, 3)"),
+        C.rnn_forward,
+        np.zeros((2, 3)),
+        h0,
+        np.zeros((4, 5)),
+        np.zeros((5, 5)),
+        np.zeros(5),
+    )
 
 
 def test_backward_gradient_shape_is_checked():
     x, h0 = np.zeros((2, 3, 4)), np.zeros((2, 5))
     _, cache = C.lstm_forward(x, h0, np.zeros((4, 20)), np.zeros((5, 20)), np.zeros(20))
-    raises(re.escape("lstm_backward: dh must have shape (N, T, H) = (2, 3, 5), got (2, 3, 4)"),
-           C.lstm_backward, np.zeros((2, 3, 4)), cache)
-    raises(r"lstm_backward: cache_x has dtype float64 but dh has float32",
-           C.lstm_backward, np.zeros((2, 3, 5), dtype=np.float32), cache)
+    raises(
+        re.escape("lstm_backward: dh must have shape (N, T, H) = (2, 3, 5), got (2, 3, 4)"),
+        C.lstm_backward,
+        np.zeros((2, 3, 4)),
+        cache,
+    )
+    raises(
+        r"lstm_backward: cache_x has dtype float64 but dh has float32",
+        C.lstm_backward,
+        np.zeros((2, 3, 5), dtype=np.float32),
+        cache,
+    )
 
 
 def test_token_ids_out_of_range():
     W = np.zeros((4, 3))
-    raises(re.escape("word_embedding_forward: x holds token id 4 outside the vocabulary range [0, 4)"),
-           C.word_embedding_forward, np.array([[0, 4]]), W)
-    raises(re.escape("word_embedding_forward: x holds token id -1 outside the vocabulary range [0, 4)"),
-           C.word_embedding_forward, np.array([[-1, 0]]), W)
-    raises(r"word_embedding_forward: x must hold integer token ids, got dtype float64",
-           C.word_embedding_forward, np.array([[0.0]]), W)
+    raises(
+        re.escape("word_embedding_forward: x holds token id 4 outside the vocabulary range [0, 4)"),
+        C.word_embedding_forward,
+        np.array([[0, 4]]),
+        W,
+    )
+    raises(
+        re.escape("word_embedding_forward: x holds token id -1 outside the vocabulary range [0, 4)"),
+        C.word_embedding_forward,
+        np.array([[-1, 0]]),
+        W,
+    )
+    raises(
+        r"word_embedding_forward: x must hold integer token ids, got dtype float64",
+        C.word_embedding_forward,
+        np.array([[0.0]]),
+        W,
+    )
 
 
 def test_softmax_loss_bad_targets_and_mask():
     x = np.zeros((2, 3, 5))
-    raises(re.escape("temporal_softmax_loss: y holds token id 5 outside the vocabulary range [0, 5)"),
-           C.temporal_softmax_loss, x, np.full((2, 3), 5), np.ones((2, 3), bool))
-    raises(re.escape("temporal_softmax_loss: mask must have shape (N, T) = (2, 3), got (3, 2)"),
-           C.temporal_softmax_loss, x, np.zeros((2, 3), int), np.ones((3, 2), bool))
+    raises(
+        re.escape("temporal_softmax_loss: y holds token id 5 outside the vocabulary range [0, 5)"),
+        C.temporal_softmax_loss,
+        x,
+        np.full((2, 3), 5),
+        np.ones((2, 3), bool),
+    )
+    raises(
+        re.escape("temporal_softmax_loss: mask must have shape (N, T) = (2, 3), got (3, 2)"),
+        C.temporal_softmax_loss,
+        x,
+        np.zeros((2, 3), int),
+        np.ones((3, 2), bool),
+    )
 
 
 def small_model(dtype=np.float32, cell_type="lstm"):
@@ -95,23 +139,42 @@ def small_model(dtype=np.float32, cell_type="lstm"):
 def test_model_rejects_bad_features_and_captions():
     m = small_model()
     captions = np.array([[1, 3, 2]])
-    raises(r"CaptioningRNN.loss: features must be a float32 array \(the model's dtype\), got float64",
-           m.loss, np.zeros((1, 6)), captions)
-    raises(re.escape("CaptioningRNN.loss: features must have shape (N, D) = (?, 6), got (1, 7)"),
-           m.loss, np.zeros((1, 7), np.float32), captions)
-    raises(re.escape("CaptioningRNN.loss: captions holds token id 9 outside the vocabulary range [0, 4)"),
-           m.loss, np.zeros((1, 6), np.float32), np.array([[1, 9, 2]]))
-    raises(re.escape("CaptioningRNN.loss: captions must have shape (N, T + 1) = (1, ?), got (2, 3)"),
-           m.loss, np.zeros((1, 6), np.float32), np.array([[1, 3, 2], [1, 3, 2]]))
-    raises(r"CaptioningRNN.loss: captions must have at least 2 columns",
-           m.loss, np.zeros((1, 6), np.float32), np.array([[1]]))
+    raises(
+        r"CaptioningRNN.loss: features must be a float32 array \(the model's dtype\), got float64",
+        m.loss,
+        np.zeros((1, 6)),
+        captions,
+    )
+    raises(
+        re.escape("CaptioningRNN.loss: features must have shape (N, D) = (?, 6), got (1, 7)"),
+        m.loss,
+        np.zeros((1, 7), np.float32),
+        captions,
+    )
+    raises(
+        re.escape("CaptioningRNN.loss: captions holds token id 9 outside the vocabulary range [0, 4)"),
+        m.loss,
+        np.zeros((1, 6), np.float32),
+        np.array([[1, 9, 2]]),
+    )
+    raises(
+        re.escape("CaptioningRNN.loss: captions must have shape (N, T + 1) = (1, ?), got (2, 3)"),
+        m.loss,
+        np.zeros((1, 6), np.float32),
+        np.array([[1, 3, 2], [1, 3, 2]]),
+    )
+    raises(
+        r"CaptioningRNN.loss: captions must have at least 2 columns",
+        m.loss,
+        np.zeros((1, 6), np.float32),
+        np.array([[1]]),
+    )
     raises(r"CaptioningRNN.sample: features must be a float32 array", m.sample, np.zeros((1, 6)))
     raises(r"sample: max_length must be a positive integer, got 0", m.sample, np.zeros((1, 6), np.float32), 0)
 
 
 def test_model_constructor_errors():
-    raises(r"cell_type must be one of \['lstm', 'rnn'\], got 'gru'",
-           C.CaptioningRNN, {"<NULL>": 0}, cell_type="gru")
+    raises(r"cell_type must be one of \['lstm', 'rnn'\], got 'gru'", C.CaptioningRNN, {"<NULL>": 0}, cell_type="gru")
     raises(r"word_to_idx must be a dict containing '<NULL>'", C.CaptioningRNN, {"a": 0})
     raises(r"hidden_dim must be a positive integer, got 0", C.CaptioningRNN, {"<NULL>": 0}, hidden_dim=0)
     raises(r"dtype must be float32 or float64, got int32", C.CaptioningRNN, {"<NULL>": 0}, dtype=np.int32)

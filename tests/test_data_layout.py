@@ -15,8 +15,16 @@ from captioning.errors import DataError
 def test_loader_returns_the_seeds_keys_shapes_and_dtypes(small_dataset):
     data = load_coco_data(small_dataset)
     assert set(data) == {
-        "train_captions", "train_image_idxs", "val_captions", "val_image_idxs", "train_features", "val_features",
-        "idx_to_word", "word_to_idx", "train_urls", "val_urls",
+        "train_captions",
+        "train_image_idxs",
+        "val_captions",
+        "val_image_idxs",
+        "train_features",
+        "val_features",
+        "idx_to_word",
+        "word_to_idx",
+        "train_urls",
+        "val_urls",
     }
     assert data["train_captions"].shape == (300, 17) and data["train_captions"].dtype == np.int32
     assert data["val_captions"].shape == (100, 17)
@@ -42,8 +50,8 @@ def test_max_train_is_seeded_without_replacement_and_leaves_global_rng_alone(sma
     np.testing.assert_array_equal(a["train_captions"], b["train_captions"])
     assert not np.array_equal(a["train_image_idxs"], c["train_image_idxs"])
     full = load_coco_data(small_dataset)
-    rows = {tuple(r) + (i,) for r, i in zip(full["train_captions"], full["train_image_idxs"])}
-    picked = [tuple(r) + (i,) for r, i in zip(a["train_captions"], a["train_image_idxs"])]
+    rows = {tuple(r) + (i,) for r, i in zip(full["train_captions"], full["train_image_idxs"], strict=True)}
+    picked = [tuple(r) + (i,) for r, i in zip(a["train_captions"], a["train_image_idxs"], strict=True)]
     assert set(picked) <= rows and len(set(picked)) == len(picked) == 50
     with pytest.raises(DataError, match=r"max_train must be an integer in \[1, 300\], got 301"):
         load_coco_data(small_dataset, max_train=301)
@@ -56,7 +64,7 @@ def test_sample_minibatch_is_seeded_and_consistent(small_dataset):
     assert caps.shape == (7, 17) and feats.shape == (7, 32) and urls.shape == (7,)
     np.testing.assert_array_equal(caps, caps2)
     np.testing.assert_array_equal(feats, feats2)
-    for c, f in zip(caps, feats):  # each feature row belongs to an image this caption describes
+    for c, f in zip(caps, feats, strict=True):  # each feature row belongs to an image this caption describes
         rows = np.flatnonzero((data["val_captions"] == c).all(axis=1))
         assert any(np.array_equal(data["val_features"][data["val_image_idxs"][r]], f) for r in rows)
     with pytest.raises(ValueError, match="split must be one of"):
@@ -96,7 +104,10 @@ def test_missing_directory(tmp_path):
 def test_missing_key(dataset_copy):
     with h5py.File(dataset_copy / layout.CAPTIONS_FILE, "a") as f:
         del f["val_image_idxs"]
-    assert "coco2014_captions.h5 has no dataset 'val_image_idxs' (it holds: train_captions, train_image_idxs, val_captions)" in message(dataset_copy)
+    assert (
+        "coco2014_captions.h5 has no dataset 'val_image_idxs' "
+        "(it holds: train_captions, train_image_idxs, val_captions)" in message(dataset_copy)
+    )
 
 
 def test_truncated_hdf5(dataset_copy):
@@ -154,7 +165,9 @@ def test_vocabulary_without_special_tokens(dataset_copy):
     vocab = json.loads(path.read_text())
     words = [w for w in vocab["idx_to_word"] if w not in ("<START>", "<UNK>")]
     path.write_text(json.dumps({"idx_to_word": words, "word_to_idx": {w: i for i, w in enumerate(words)}}))
-    assert "vocabulary lacks the special tokens <START>, <UNK> (expected <NULL>, <START>, <END>, <UNK>)" in message(dataset_copy)
+    assert "vocabulary lacks the special tokens <START>, <UNK> (expected <NULL>, <START>, <END>, <UNK>)" in message(
+        dataset_copy
+    )
 
 
 def test_inconsistent_vocabulary(dataset_copy):

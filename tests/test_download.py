@@ -94,7 +94,9 @@ def server(archive):
 def test_full_download_extract_and_load(server, archive, tmp_path):
     sha = hashlib.sha256(archive).hexdigest()
     out = fetch_coco(server.url, tmp_path / "coco", tmp_path / "cache", size=len(archive), sha256=sha, progress=False)
-    assert sorted(p.name for p in out.iterdir()) == sorted(layout.raw_files() + ["train2014_images.h5", "val2014_images.h5"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        layout.raw_files() + ["train2014_images.h5", "val2014_images.h5"]
+    )
     assert (tmp_path / "cache" / "coco_captioning.zip").read_bytes() == archive
     prepare_pca(out, dim=8, progress=False)
     assert load_coco_data(out)["train_features"].shape == (60, 8)
@@ -173,5 +175,7 @@ def test_truncated_archive_is_rejected(archive, tmp_path):
 
 def test_archive_missing_files(small_dataset, tmp_path):
     (tmp_path / "m.zip").write_bytes(layout_zip(small_dataset, drop={"coco2014_vocab.json"}))
-    with pytest.raises(DataError, match=r"m\.zip lacks coco2014_vocab\.json \(expected the cs231n coco_captioning layout\)"):
+    with pytest.raises(
+        DataError, match=r"m\.zip lacks coco2014_vocab\.json \(expected the cs231n coco_captioning layout\)"
+    ):
         extract_layout(tmp_path / "m.zip", tmp_path / "coco")

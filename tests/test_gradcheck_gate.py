@@ -12,8 +12,17 @@ def test_gate_passes_and_writes_the_table(tmp_path):
     lines = (tmp_path / "gradcheck.tsv").read_text().splitlines()
     assert lines[0] == "check\tmax_error\ttolerance\tstatus"
     names = [line.split("\t")[0] for line in lines[1:]]
-    assert names == ["rnn_step", "rnn", "lstm_step", "lstm", "temporal_affine", "word_embedding",
-                     "temporal_softmax_loss", "CaptioningRNN[rnn]", "CaptioningRNN[lstm]"]
+    assert names == [
+        "rnn_step",
+        "rnn",
+        "lstm_step",
+        "lstm",
+        "temporal_affine",
+        "word_embedding",
+        "temporal_softmax_loss",
+        "CaptioningRNN[rnn]",
+        "CaptioningRNN[lstm]",
+    ]
     assert all(line.endswith("\tok") for line in lines[1:])
     assert summary.startswith("9 gradient checks passed")
 

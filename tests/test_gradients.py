@@ -75,8 +75,13 @@ def test_temporal_softmax_loss_value_and_gradient(rng, N, T, V, p):
 def make_model(cell_type, rng, V=7, D=6, W=5, H=8):
     words = ["<NULL>", "<START>", "<END>", "<UNK>"] + [f"w{i}" for i in range(V - 4)]
     return C.CaptioningRNN(
-        {w: i for i, w in enumerate(words)}, input_dim=D, wordvec_dim=W, hidden_dim=H,
-        cell_type=cell_type, dtype=np.float64, seed=int(rng.integers(1 << 30)),
+        {w: i for i, w in enumerate(words)},
+        input_dim=D,
+        wordvec_dim=W,
+        hidden_dim=H,
+        cell_type=cell_type,
+        dtype=np.float64,
+        seed=int(rng.integers(1 << 30)),
     )
 
 

@@ -25,7 +25,11 @@ def close(a, b, dtype):
 def test_sequence_layers_match_reference(rng, cell, N, T, D, H, dtype):
     g = 4 if cell == "lstm" else 1
     x, h0 = rng.standard_normal((N, T, D)), rng.standard_normal((N, H))
-    Wx, Wh, b = rng.standard_normal((D, g * H)), rng.standard_normal((H, g * H)) / np.sqrt(H), rng.standard_normal(g * H)
+    Wx, Wh, b = (
+        rng.standard_normal((D, g * H)),
+        rng.standard_normal((H, g * H)) / np.sqrt(H),
+        rng.standard_normal(g * H),
+    )
     dh = rng.standard_normal((N, T, H))
     args = [a.astype(dtype) for a in (x, h0, Wx, Wh, b)]
     fwd, bwd = getattr(C, f"{cell}_forward"), getattr(C, f"{cell}_backward")
@@ -35,12 +39,14 @@ def test_sequence_layers_match_reference(rng, cell, N, T, D, H, dtype):
     h_ref, cache_ref = rfwd(*(a.astype(np.float64) for a in args))
     close(h, h_ref, dtype)
     grads = bwd(dh.astype(dtype), cache)
-    for got, want in zip(grads, rbwd(dh, cache_ref)):
+    for got, want in zip(grads, rbwd(dh, cache_ref), strict=True):
         assert got.dtype == dtype
         close(got, want, dtype)
 
 
-@pytest.mark.parametrize("kernel", ["lstm_gates_forward", "lstm_gates_backward", "rnn_tanh_forward", "rnn_tanh_backward"])
+@pytest.mark.parametrize(
+    "kernel", ["lstm_gates_forward", "lstm_gates_backward", "rnn_tanh_forward", "rnn_tanh_backward"]
+)
 def test_parallel_and_serial_gate_kernels_agree(rng, kernel):
     n, H = 37, 29
     pair = getattr(K, kernel)
@@ -55,7 +61,7 @@ def test_parallel_and_serial_gate_kernels_agree(rng, kernel):
     a2 = [a.copy() for a in args]
     pair.serial(*a1)
     pair.parallel(*a2)
-    for u, v in zip(a1, a2):
+    for u, v in zip(a1, a2, strict=True):
         np.testing.assert_array_equal(u, v)
 
 
@@ -129,8 +135,11 @@ def _apply(fn_name):
 
 @pytest.mark.parametrize(
     "name,lo,hi,exact,tol",
-    [("exp32", -87.0, 88.0, np.exp, 1.5e-7), ("tanh32", -20.0, 20.0, np.tanh, 3e-7), ("sigmoid", -80.0, 80.0,
-     lambda v: 1 / (1 + np.exp(-v)), 3e-7)],
+    [
+        ("exp32", -87.0, 88.0, np.exp, 1.5e-7),
+        ("tanh32", -20.0, 20.0, np.tanh, 3e-7),
+        ("sigmoid", -80.0, 80.0, lambda v: 1 / (1 + np.exp(-v)), 3e-7),
+    ],
 )
 def test_fast_float32_math_is_within_a_few_ulps_of_libm(name, lo, hi, exact, tol):
     x = np.concatenate([np.linspace(lo, hi, 400_001), np.geomspace(1e-30, 1, 1001), -np.geomspace(1e-30, 1, 1001)])

@@ -8,7 +8,8 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 
 from captioning.data import scenes
-from captioning.metrics import BLEU_score, cider_d, corpus_bleu, human_agreement, score_captions
+from captioning.evaluation import BLEU_score
+from captioning.metrics import cider_d, corpus_bleu, human_agreement, score_captions
 
 
 def corpus(seed, n=150, short=True):
@@ -33,7 +34,9 @@ def test_bleu_and_cider_match_pycocoevalcap(seed):
     np.testing.assert_allclose(corpus_bleu(refs, hyps), want_bleu, rtol=1e-6, atol=1e-9)
     assert cider_d(refs, hyps) == pytest.approx(want_cider, rel=1e-6)
     both = score_captions(refs, hyps)
-    assert both["BLEU-4"] == pytest.approx(want_bleu[3], rel=1e-6) and both["CIDEr-D"] == pytest.approx(want_cider, rel=1e-6)
+    assert both["BLEU-4"] == pytest.approx(want_bleu[3], rel=1e-6) and both["CIDEr-D"] == pytest.approx(
+        want_cider, rel=1e-6
+    )
 
 
 def test_bleu_matches_nltk_when_hypotheses_have_all_ngram_orders():
@@ -43,8 +46,9 @@ def test_bleu_matches_nltk_when_hypotheses_have_all_ngram_orders():
     ids = [i for i in hyps if len(hyps[i].split()) >= 4]
     refs, hyps = {i: refs[i] for i in ids}, {i: hyps[i] for i in ids}
     want = [
-        nltk_corpus_bleu([[r.split() for r in refs[i]] for i in ids], [hyps[i].split() for i in ids],
-                         weights=tuple([1 / n] * n))
+        nltk_corpus_bleu(
+            [[r.split() for r in refs[i]] for i in ids], [hyps[i].split() for i in ids], weights=tuple([1 / n] * n)
+        )
         for n in (1, 2, 3, 4)
     ]
     np.testing.assert_allclose(corpus_bleu(refs, hyps), want, rtol=1e-6)
@@ -57,7 +61,7 @@ def test_hand_computed_bleu_with_brevity_penalty():
     bp = np.exp(1 - 6 / 3)
     assert b[0] == pytest.approx(bp, rel=1e-8)
     # no 4-gram in the hypothesis: pycocoevalcap's smoothing gives (1e-15 / 1e-9) ** (1/4) * bp
-    assert b[3] == pytest.approx(1e-6 ** 0.25 * bp, rel=1e-6)
+    assert b[3] == pytest.approx(1e-6**0.25 * bp, rel=1e-6)
 
 
 def test_seed_bleu_score_semantics():
@@ -75,7 +79,7 @@ def test_human_agreement_is_leave_one_out():
     rounds = []
     for k in range(5):
         hyp = {i: [r[k]] for i, r in refs.items()}
-        rest = {i: r[:k] + r[k + 1:] for i, r in refs.items()}
+        rest = {i: r[:k] + r[k + 1 :] for i, r in refs.items()}
         rounds.append(Bleu(4).compute_score(rest, hyp, verbose=0)[0] + [Cider().compute_score(rest, hyp)[0]])
     want = np.mean(rounds, axis=0)
     np.testing.assert_allclose([got[m] for m in ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D")], want, rtol=1e-6)

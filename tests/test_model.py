@@ -17,8 +17,14 @@ def test_params_have_the_seed_names_and_shapes(cell_type, g):
     m = C.CaptioningRNN(W2I, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type=cell_type)
     shapes = {k: v.shape for k, v in m.params.items()}
     assert shapes == {
-        "W_embed": (V, W), "W_proj": (D, H), "b_proj": (H,), "Wx": (W, g * H),
-        "Wh": (H, g * H), "b": (g * H,), "W_vocab": (H, V), "b_vocab": (V,),
+        "W_embed": (V, W),
+        "W_proj": (D, H),
+        "b_proj": (H,),
+        "Wx": (W, g * H),
+        "Wh": (H, g * H),
+        "b": (g * H,),
+        "W_vocab": (H, V),
+        "b_vocab": (V,),
     }
     assert all(v.dtype == np.float32 for v in m.params.values())
 
@@ -82,7 +88,7 @@ def test_greedy_sample_matches_a_plain_loop_and_pads_after_end(cell_type):
             h, _ = C.rnn_step_forward(x, h, p["Wx"], p["Wh"], p["b"])
         word = (h @ p["W_vocab"] + p["b_vocab"]).argmax(1)
         expected[:, t] = word
-    for row, exp in zip(out, expected):
+    for row, exp in zip(out, expected, strict=True):
         ends = np.flatnonzero(exp == 2)
         stop = ends[0] + 1 if ends.size else 7
         np.testing.assert_array_equal(row[:stop], exp[:stop])

@@ -55,8 +55,10 @@ def test_prepare_pca_writes_features_and_model(small_dataset):
             assert f["pca/components"].shape[0] == 32 and f["pca"].attrs["n_samples"] == 60
             ratio = f["pca/explained_variance_ratio"][()]
             assert np.all(np.diff(ratio) <= 1e-12) and 0 < ratio.sum() <= 1
-    with h5py.File(small_dataset / "train2014_vgg16_fc7.h5") as raw, \
-            h5py.File(small_dataset / "train2014_vgg16_fc7_pca.h5") as out:
+    with (
+        h5py.File(small_dataset / "train2014_vgg16_fc7.h5") as raw,
+        h5py.File(small_dataset / "train2014_vgg16_fc7_pca.h5") as out,
+    ):
         ref = SkPCA(n_components=32, svd_solver="full").fit(raw["features"][()].astype(np.float64))
         np.testing.assert_allclose(np.abs(out["features"][()]), np.abs(ref.transform(raw["features"][()])), atol=1e-3)
 

@@ -44,7 +44,7 @@ def test_beam_output_is_well_formed():
     for row in out:
         ends = np.flatnonzero(row == 2)
         if ends.size:
-            assert (row[ends[0] + 1:] == 0).all()
+            assert (row[ends[0] + 1 :] == 0).all()
         assert not (row == 1).any()
 
 
@@ -72,7 +72,9 @@ def test_temperature_sampling_is_seeded():
 def test_decode_rejects_unknown_method_and_bad_arguments():
     m = model("rnn")
     f = np.zeros((1, 10))
-    with pytest.raises(ValueError, match=r"decode: method must be one of \['beam', 'greedy', 'temperature'\], got 'top-k'"):
+    with pytest.raises(
+        ValueError, match=r"decode: method must be one of \['beam', 'greedy', 'temperature'\], got 'top-k'"
+    ):
         decode(m, f, method="top-k")
     with pytest.raises(ValueError, match=r"temperature must be > 0, got 0"):
         temperature_sample(m, f, temperature=0)

@@ -50,10 +50,16 @@ def test_lstm_forward_matches_seed():
     h, _ = lstm_forward(x, h0, Wx, Wh, b)
     expected_h = np.asarray(
         [
-            [[0.01764008, 0.01823233, 0.01882671, 0.0194232], [0.11287491, 0.12146228, 0.13018446, 0.13902939],
-             [0.31358768, 0.33338627, 0.35304453, 0.37250975]],
-            [[0.45767879, 0.4761092, 0.4936887, 0.51041945], [0.6704845, 0.69350089, 0.71486014, 0.7346449],
-             [0.81733511, 0.83677871, 0.85403753, 0.86935314]],
+            [
+                [0.01764008, 0.01823233, 0.01882671, 0.0194232],
+                [0.11287491, 0.12146228, 0.13018446, 0.13902939],
+                [0.31358768, 0.33338627, 0.35304453, 0.37250975],
+            ],
+            [
+                [0.45767879, 0.4761092, 0.4936887, 0.51041945],
+                [0.6704845, 0.69350089, 0.71486014, 0.7346449],
+                [0.81733511, 0.83677871, 0.85403753, 0.86935314],
+            ],
         ]
     )
     assert h.shape == (N, T, H)
@@ -82,7 +88,7 @@ def test_seed_lstm_step_backward_check():
     dnext_h, dnext_c = rng.standard_normal(next_h.shape), rng.standard_normal(next_c.shape)
     grads = lstm_step_backward(dnext_h, dnext_c, cache)
     inputs = [x, prev_h, prev_c, Wx, Wh, b]
-    for k, (arr, analytic) in enumerate(zip(inputs, grads)):
+    for k, (arr, analytic) in enumerate(zip(inputs, grads, strict=True)):
 
         def f_h(v, k=k):
             args = list(inputs)
@@ -107,7 +113,7 @@ def test_seed_lstm_backward_check():
     dout = rng.standard_normal(out.shape)
     grads = lstm_backward(dout, cache)
     inputs = [x, h0, Wx, Wh, b]
-    for k, (arr, analytic) in enumerate(zip(inputs, grads)):
+    for k, (arr, analytic) in enumerate(zip(inputs, grads, strict=True)):
 
         def f(v, k=k):
             args = list(inputs)

@@ -13,18 +13,30 @@ import pytest
 from captioning import CaptioningRNN
 from captioning.checkpoint import CheckpointError, load_model
 from captioning.data.coco import load_coco_data
-from captioning.metrics import evaluate_model
+from captioning.evaluation import evaluate_model
 from captioning.solver import CaptioningSolver, TrainingDiverged
 
 
 def make(data, cell="lstm", H=32, W=16, seed=0):
-    return CaptioningRNN(data["word_to_idx"], input_dim=data["train_features"].shape[1], wordvec_dim=W,
-                         hidden_dim=H, cell_type=cell, seed=seed)
+    return CaptioningRNN(
+        data["word_to_idx"],
+        input_dim=data["train_features"].shape[1],
+        wordvec_dim=W,
+        hidden_dim=H,
+        cell_type=cell,
+        seed=seed,
+    )
 
 
 def solver(model, data, **kw):
-    args = dict(update_rule="adam", optim_config={"learning_rate": 5e-3}, batch_size=25, num_epochs=3,
-                verbose=False, eval_images=10)
+    args = dict(
+        update_rule="adam",
+        optim_config={"learning_rate": 5e-3},
+        batch_size=25,
+        num_epochs=3,
+        verbose=False,
+        eval_images=10,
+    )
     args.update(kw)
     return CaptioningSolver(model, data, **args)
 
@@ -36,10 +48,26 @@ def test_seed_overfit_check(small_dataset):
     one_per_image = np.unique(small["train_image_idxs"], return_index=True)[1][:50]
     small["train_captions"] = small["train_captions"][one_per_image]
     small["train_image_idxs"] = small["train_image_idxs"][one_per_image]
-    m = CaptioningRNN(small["word_to_idx"], input_dim=small["train_features"].shape[1], wordvec_dim=256,
-                      hidden_dim=512, cell_type="lstm", dtype=np.float32, seed=231)
-    s = CaptioningSolver(m, small, update_rule="adam", num_epochs=50, batch_size=25,
-                         optim_config={"learning_rate": 5e-3}, lr_decay=0.995, verbose=False, eval_images=0)
+    m = CaptioningRNN(
+        small["word_to_idx"],
+        input_dim=small["train_features"].shape[1],
+        wordvec_dim=256,
+        hidden_dim=512,
+        cell_type="lstm",
+        dtype=np.float32,
+        seed=231,
+    )
+    s = CaptioningSolver(
+        m,
+        small,
+        update_rule="adam",
+        num_epochs=50,
+        batch_size=25,
+        optim_config={"learning_rate": 5e-3},
+        lr_decay=0.995,
+        verbose=False,
+        eval_images=0,
+    )
     s.train()
     assert len(s.loss_history) == 100
     assert s.loss_history[0] > 20 and s.loss_history[-1] < 0.5
@@ -120,22 +148,25 @@ def test_checkpoint_for_another_model_or_vocabulary_is_refused(small_dataset, tm
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match=r"junk\.npz is unreadable"):
         solver(make(data), data).restore(tmp_path / "junk.npz")
-    model, header = load_model(tmp_path / "c.npz")
-    assert header["state"]["epoch"] == 1 and model.hidden_dim == 32
+    model, ck = load_model(tmp_path / "c.npz")
+    assert ck.state["epoch"] == 1 and model.hidden_dim == 32
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_divergence_stops_with_a_clear_message_and_keeps_the_last_checkpoint(small_dataset, tmp_path):
     data = load_coco_data(small_dataset)
     ckpt = tmp_path / "d.npz"
-    s = solver(make(data), data, update_rule="sgd", optim_config={"learning_rate": 0.1}, checkpoint_path=ckpt,
-               num_epochs=1)
+    s = solver(
+        make(data), data, update_rule="sgd", optim_config={"learning_rate": 0.1}, checkpoint_path=ckpt, num_epochs=1
+    )
     s.train()
     good = ckpt.read_bytes()
     s.num_epochs = 3
     for cfg in s.optim_configs.values():
         cfg["learning_rate"] = 1e30
-    with pytest.raises(TrainingDiverged, match=r"training diverged: loss is (nan|inf) at iteration \d+ \(epoch 2\).*d\.npz"):
+    with pytest.raises(
+        TrainingDiverged, match=r"training diverged: loss is (nan|inf) at iteration \d+ \(epoch 2\).*d\.npz"
+    ):
         s.train()
     assert ckpt.read_bytes() == good
 
@@ -168,7 +199,16 @@ def test_sinks_progress_best_params_and_early_stopping(small_dataset):
     summary = s.train()
     assert [i for i, _ in sink.iterations] == list(range(1, len(s.loss_history) + 1))
     assert [e for e, _ in sink.epochs] == list(range(1, summary["epochs"] + 1))
-    keys = {"epoch", "train_loss", "learning_rate", "val_loss", "val_BLEU-1", "val_BLEU-4", "val_CIDEr-D", "val_BLEU_score"}
+    keys = {
+        "epoch",
+        "train_loss",
+        "learning_rate",
+        "val_loss",
+        "val_BLEU-1",
+        "val_BLEU-4",
+        "val_CIDEr-D",
+        "val_sentence_BLEU-1_first_ref",
+    }
     assert keys <= set(sink.epochs[0][1])
     scores = [m["val_BLEU-4"] for _, m in sink.epochs]
     assert summary["best_val_BLEU-4"] == max(scores) and summary["best_epoch"] == 1 + int(np.argmax(scores))

@@ -10,7 +10,7 @@ from captioning.data import layout, scenes, synthetic
 from captioning.data.coco import load_coco_data
 from captioning.data.features import N_FEATURES, extract_features
 from captioning.errors import ConfigError
-from captioning.evaluation import caption_strings
+from captioning.vocab import decode_captions
 
 
 def digest(directory, names):
@@ -42,7 +42,7 @@ def test_layout_vocabulary_and_captions(small_dataset):
         assert (caps[:, 0] == 1).all() and not (caps == 3).any()  # <START> first, no <UNK>
         assert ((caps == 2).sum(axis=1) == 1).all()  # exactly one <END>
         per_image = {}
-        for i, s in zip(idxs, caption_strings(caps, data["idx_to_word"])):
+        for i, s in zip(idxs, decode_captions(caps, data["idx_to_word"], plain=True), strict=True):
             per_image.setdefault(int(i), []).append(s)
         # five captions per image in (mostly) different phrasings
         assert np.mean([len(set(v)) for v in per_image.values()]) > 3.5
@@ -92,11 +92,14 @@ def test_relation_words_follow_geometry():
     assert scenes._relation(a, c) == "above" and scenes._relation(c, a) == "below"
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"n_train": 0}, r"synthetic.n_train must be a positive integer, got 0"),
-    ({"image_size": 30}, r"synthetic.image_size must be a multiple of 4 and >= 16, got 30"),
-    ({"caption_length": 3}, r"synthetic.caption_length must be >= 4, got 3"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"n_train": 0}, r"synthetic.n_train must be a positive integer, got 0"),
+        ({"image_size": 30}, r"synthetic.image_size must be a multiple of 4 and >= 16, got 30"),
+        ({"caption_length": 3}, r"synthetic.caption_length must be >= 4, got 3"),
+    ],
+)
 def test_bad_config(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         synthetic.SyntheticConfig(**kwargs)

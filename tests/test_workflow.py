@@ -22,8 +22,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def snakemake(workdir, *args, check=True, timeout=600):
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml", *args],
-                         cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and res.returncode:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     return res
@@ -50,7 +56,12 @@ def test_smoke_run_writes_the_summary(smoke):
     work, seconds, _ = smoke
     rows = list(csv.DictReader((work / "smoke/results/summary.csv").open()))
     runs = [r for r in rows if r["seed"] not in ("mean", "std")]
-    assert sorted((r["experiment"], r["seed"]) for r in runs) == [("lstm", "0"), ("lstm", "1"), ("lstm_blind", "0"), ("rnn", "0")]
+    assert sorted((r["experiment"], r["seed"]) for r in runs) == [
+        ("lstm", "0"),
+        ("lstm", "1"),
+        ("lstm_blind", "0"),
+        ("rnn", "0"),
+    ]
     assert sorted(r["experiment"] for r in rows if r["seed"] == "mean") == ["lstm", "lstm_blind", "rnn"]
     for r in runs:
         for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D", "BLEU_score"):
@@ -66,8 +77,9 @@ def test_smoke_run_writes_the_summary(smoke):
 
 def test_smoke_run_writes_non_empty_pngs(smoke):
     work = smoke[0]
-    pngs = ["loss_comparison.png", "val_metrics.png"] + [f"{d}/{e}.png" for d in ("loss_curves", "grids")
-                                                          for e in ("rnn", "lstm", "lstm_blind")]
+    pngs = ["loss_comparison.png", "val_metrics.png"] + [
+        f"{d}/{e}.png" for d in ("loss_curves", "grids") for e in ("rnn", "lstm", "lstm_blind")
+    ]
     for name in pngs:
         data = (work / "smoke/results" / name).read_bytes()
         assert data[:8] == PNG and len(data) > 5000, name
@@ -81,17 +93,30 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
     assert exp.experiment_id == info["experiment_id"]
     runs = client.search_runs([exp.experiment_id])
     assert sorted((r.data.tags["experiment"], r.data.tags["seed"]) for r in runs) == [
-        ("lstm", "0"), ("lstm", "1"), ("lstm_blind", "0"), ("rnn", "0")]
+        ("lstm", "0"),
+        ("lstm", "1"),
+        ("lstm_blind", "0"),
+        ("rnn", "0"),
+    ]
     for r in runs:
-        history = json.loads((work / f"smoke/runs/synthetic/{r.data.tags['experiment']}/seed{r.data.tags['seed']}/history.json").read_text())
+        history = json.loads(
+            (
+                work / f"smoke/runs/synthetic/{r.data.tags['experiment']}/seed{r.data.tags['seed']}/history.json"
+            ).read_text()
+        )
         losses = client.get_metric_history(r.info.run_id, "train_loss")
-        assert [m.step for m in sorted(losses, key=lambda m: m.step)] == list(range(1, len(history["loss_history"]) + 1))
+        assert [m.step for m in sorted(losses, key=lambda m: m.step)] == list(
+            range(1, len(history["loss_history"]) + 1)
+        )
         assert len(client.get_metric_history(r.info.run_id, "epoch/val_BLEU-4")) == 2
         assert {"final/greedy_BLEU-4", "final/BLEU_score"} <= set(r.data.metrics)
-        assert {"cell_type", "learning_rate", "dataset_id", "git_commit", "captioning_version", "seed"} <= set(r.data.params)
+        assert {"cell_type", "learning_rate", "dataset_id", "git_commit", "captioning_version", "seed"} <= set(
+            r.data.params
+        )
         assert r.data.tags["cell_type"] == r.data.params["cell_type"]
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)} | {
-            a.path for d in ("checkpoint", "samples") for a in client.list_artifacts(r.info.run_id, d)}
+            a.path for d in ("checkpoint", "samples") for a in client.list_artifacts(r.info.run_id, d)
+        }
         assert {"loss.png", "checkpoint/model.npz", "samples/samples.json", "samples/grid.png"} <= artifacts
     default = client.get_experiment_by_name("Default")
     assert default is None or client.search_runs([default.experiment_id]) == []
@@ -130,8 +155,13 @@ def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke):
     sweep["experiments"]["lstm"]["beam_width"] = 3  # decoding only: rescore, do not retrain
     sweep_path.write_text(yaml.safe_dump(sweep))
     plan = snakemake(work, "-n").stdout
-    jobs = sorted({(block.split("\n")[0].strip(), block.split("wildcards: ")[1].split("\n")[0])
-                   for block in plan.split("rule ")[1:] if "wildcards: exp=" in block})
+    jobs = sorted(
+        {
+            (block.split("\n")[0].strip(), block.split("wildcards: ")[1].split("\n")[0])
+            for block in plan.split("rule ")[1:]
+            if "wildcards: exp=" in block
+        }
+    )
     assert jobs == [("score:", "exp=lstm, seed=0"), ("score:", "exp=lstm, seed=1")]
     sweep_path.write_text(original)
     assert "Nothing to be done" in snakemake(work, "-n").stdout
@@ -145,11 +175,17 @@ def test_config_typo_gives_one_line_naming_the_key(smoke):
         sweep_path.write_text(original.replace("learning_rate: 1.0e-2", "lerning_rate: 1.0e-2", 1))
         res = snakemake(work, "-n", check=False)
         assert res.returncode != 0
-        line = "config/sweep_smoke.yaml: experiments.rnn: Additional properties are not allowed ('lerning_rate' was unexpected)"
+        line = (
+            "config/sweep_smoke.yaml: experiments.rnn: "
+            "Additional properties are not allowed ('lerning_rate' was unexpected)"
+        )
         assert line in res.stderr + res.stdout
         sweep_path.write_text(original.replace("num_epochs: 2", "num_epochs: two", 1))
         res = snakemake(work, "-n", check=False)
-        assert "config/sweep_smoke.yaml: experiments.rnn.num_epochs: 'two' is not of type 'integer'" in res.stderr + res.stdout
+        assert (
+            "config/sweep_smoke.yaml: experiments.rnn.num_epochs: 'two' is not of type 'integer'"
+            in res.stderr + res.stdout
+        )
     finally:
         sweep_path.write_text(original)
 
@@ -159,13 +195,21 @@ def test_interrupted_training_resumes_from_its_last_epoch(smoke):
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
-    sweep["experiments"] = {"long": dict(sweep["experiments"]["lstm"], num_epochs=60, seeds=[0], beam_width=1, eval_images=0)}
+    sweep["experiments"] = {
+        "long": dict(sweep["experiments"]["lstm"], num_epochs=60, seeds=[0], beam_width=1, eval_images=0)
+    }
     sweep_path.write_text(yaml.safe_dump(sweep))
     ckpt = work / "smoke/runs/synthetic/long/seed0/.resume/checkpoint.npz"
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"],
-                            cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 300
         while not ckpt.exists() and time.time() < deadline and proc.poll() is None:

@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..vocab import decode_captions
 from . import layout
+
+__all__ = ["decode_captions", "load_coco_data", "sample_coco_minibatch"]
 
 
 def _rng(seed) -> np.random.Generator:
@@ -39,7 +42,9 @@ def load_coco_data(base_dir="data/synthetic", max_train=None, pca_features=True,
         feat_path = base / layout.features_file(split, pca_features)
         feats = layout.read_h5(feat_path, ["features"], fn)["features"]
         if feats.ndim != 2 or feats.dtype.kind != "f":
-            raise DataError(f"{fn}: {feat_path}: 'features' must be a 2-D float array (m, F), got {feats.dtype} {feats.shape}")
+            raise DataError(
+                f"{fn}: {feat_path}: 'features' must be a 2-D float array (m, F), got {feats.dtype} {feats.shape}"
+            )
         urls = layout.read_urls(base / layout.urls_file(split), fn)
         if len(urls) != len(feats):
             raise DataError(
@@ -47,14 +52,20 @@ def load_coco_data(base_dir="data/synthetic", max_train=None, pca_features=True,
             )
         caps, idxs = data[f"{split}_captions"], data[f"{split}_image_idxs"]
         if caps.ndim != 2 or caps.shape[1] < 2 or caps.dtype.kind not in "iu":
-            raise DataError(f"{fn}: {cap_path}: '{split}_captions' must be a 2-D integer array (n, T+1), got {caps.dtype} {caps.shape}")
+            raise DataError(
+                f"{fn}: {cap_path}: '{split}_captions' must be a 2-D integer array (n, T+1), "
+                f"got {caps.dtype} {caps.shape}"
+            )
         if idxs.shape != (len(caps),) or idxs.dtype.kind not in "iu":
             raise DataError(
-                f"{fn}: {cap_path}: '{split}_image_idxs' must be integers of shape ({len(caps)},), got {idxs.dtype} {idxs.shape}"
+                f"{fn}: {cap_path}: '{split}_image_idxs' must be integers of shape ({len(caps)},), "
+                f"got {idxs.dtype} {idxs.shape}"
             )
         if caps.size and (caps.min() < 0 or caps.max() >= V):
             bad = caps.min() if caps.min() < 0 else caps.max()
-            raise DataError(f"{fn}: {cap_path}: '{split}_captions' holds token id {bad} outside the vocabulary range [0, {V})")
+            raise DataError(
+                f"{fn}: {cap_path}: '{split}_captions' holds token id {bad} outside the vocabulary range [0, {V})"
+            )
         if idxs.size and (idxs.min() < 0 or idxs.max() >= len(feats)):
             bad = idxs.min() if idxs.min() < 0 else idxs.max()
             raise DataError(f"{fn}: {cap_path}: '{split}_image_idxs' holds image index {bad} outside [0, {len(feats)})")
@@ -85,24 +96,3 @@ def sample_coco_minibatch(data: dict, batch_size=100, split="train", seed=None):
     pick = _rng(seed).integers(len(captions), size=batch_size)
     image_idxs = data[f"{split}_image_idxs"][pick]
     return captions[pick], data[f"{split}_features"][image_idxs], data[f"{split}_urls"][image_idxs]
-
-
-def decode_captions(captions, idx_to_word):
-    """Token ids -> strings, as the seed does: ``<NULL>`` dropped, stop after ``<END>``.
-
-    captions: (T,) -> str, or (N, T) -> list of N str.
-    """
-    captions = np.asarray(captions)
-    single = captions.ndim == 1
-    rows = captions[None] if single else captions
-    decoded = []
-    for row in rows:
-        words = []
-        for token in row:
-            word = idx_to_word[int(token)]
-            if word != "<NULL>":
-                words.append(word)
-            if word == "<END>":
-                break
-        decoded.append(" ".join(words))
-    return decoded[0] if single else decoded

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import socket
 import urllib.error
 import urllib.request
 import zipfile
@@ -38,7 +37,9 @@ def _verify(path: Path, url: str, size: int | None, sha256: str | None) -> None:
     actual = path.stat().st_size
     if size is not None and actual != size:
         path.unlink()
-        raise DownloadError(f"download {url}: expected {size} bytes, got {actual}; the partial file was removed, run again")
+        raise DownloadError(
+            f"download {url}: expected {size} bytes, got {actual}; the partial file was removed, run again"
+        )
     if sha256:
         digest = sha256sum(path)
         if digest != sha256.lower():
@@ -46,8 +47,15 @@ def _verify(path: Path, url: str, size: int | None, sha256: str | None) -> None:
             raise DownloadError(f"download {url}: sha256 {digest} does not match the configured {sha256}; file removed")
 
 
-def download(url: str, dest, size: int | None = None, sha256: str | None = None, timeout: float = 30.0,
-             chunk_size: int = 1 << 16, progress: bool = True) -> Path:
+def download(
+    url: str,
+    dest,
+    size: int | None = None,
+    sha256: str | None = None,
+    timeout: float = 30.0,
+    chunk_size: int = 1 << 16,
+    progress: bool = True,
+) -> Path:
     """Stream ``url`` to ``dest``, resuming a previous partial transfer with HTTP Range.
 
     The transfer goes to ``dest + '.part'``; only a complete file whose size (and
@@ -69,7 +77,7 @@ def download(url: str, dest, size: int | None = None, sha256: str | None = None,
             part.replace(dest)
             return dest
         raise DownloadError(f"download {url}: HTTP {err.code} {err.reason}; {OFFLINE_HINT} ({dest})") from None
-    except (urllib.error.URLError, socket.timeout, OSError) as err:
+    except (TimeoutError, urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise DownloadError(f"cannot download {url}: {reason}; {OFFLINE_HINT} ({dest})") from None
     with resp:
@@ -77,7 +85,9 @@ def download(url: str, dest, size: int | None = None, sha256: str | None = None,
         if offset and resp.status == 206:
             match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", resp.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
-                raise DownloadError(f"download {url}: server resumed at the wrong offset ({resp.headers.get('Content-Range')})")
+                raise DownloadError(
+                    f"download {url}: server resumed at the wrong offset ({resp.headers.get('Content-Range')})"
+                )
             total = int(match.group(2)) if match.group(2) != "*" else None
             mode = "ab"
         else:  # no partial file, or the server ignored Range: start over
@@ -86,19 +96,23 @@ def download(url: str, dest, size: int | None = None, sha256: str | None = None,
             total = int(length) if length is not None else None
         total = total if total is not None else size
         received = offset
-        with open(part, mode) as out, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
-                                           desc=dest.name, disable=not progress) as bar:
+        with (
+            open(part, mode) as out,
+            tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar,
+        ):
             try:
                 while block := resp.read(chunk_size):
                     out.write(block)
                     received += len(block)
                     bar.update(len(block))
-            except (OSError, socket.timeout) as err:
+            except (TimeoutError, OSError) as err:
                 raise DownloadError(
                     f"download {url} interrupted after {received} bytes ({err}); run again to resume from {part}"
                 ) from None
     if total is not None and received < total:
-        raise DownloadError(f"download {url} stopped after {received} of {total} bytes; run again to resume from {part}")
+        raise DownloadError(
+            f"download {url} stopped after {received} of {total} bytes; run again to resume from {part}"
+        )
     _verify(part, url, size, sha256)
     part.replace(dest)
     return dest
@@ -113,17 +127,23 @@ def extract_layout(archive, dest_dir) -> Path:
     archive, dest_dir = Path(archive), Path(dest_dir)
     fn = "extract_layout"
     if not zipfile.is_zipfile(archive):
-        raise DataError(f"{fn}: {archive} is not a zip archive (truncated or corrupt download?); delete it and run again")
+        raise DataError(
+            f"{fn}: {archive} is not a zip archive (truncated or corrupt download?); delete it and run again"
+        )
     try:
         with zipfile.ZipFile(archive) as zf:
             bad = zf.testzip()
             if bad is not None:
-                raise DataError(f"{fn}: {archive} is corrupt: member {bad} fails its CRC check; delete it and run again")
+                raise DataError(
+                    f"{fn}: {archive} is corrupt: member {bad} fails its CRC check; delete it and run again"
+                )
             by_name = {PurePosixPath(n).name: n for n in zf.namelist() if not n.endswith("/")}
             wanted = layout.raw_files() + [layout.images_file(s) for s in layout.SPLITS]
             missing = [f for f in layout.raw_files() if f not in by_name]
             if missing:
-                raise DataError(f"{fn}: {archive} lacks {', '.join(missing)} (expected the cs231n coco_captioning layout)")
+                raise DataError(
+                    f"{fn}: {archive} lacks {', '.join(missing)} (expected the cs231n coco_captioning layout)"
+                )
             with atomic_dir(dest_dir) as tmp:
                 for name in wanted:
                     if name in by_name:
@@ -134,8 +154,9 @@ def extract_layout(archive, dest_dir) -> Path:
     return dest_dir
 
 
-def fetch_coco(url: str, out_dir, archive_dir, size: int | None = None, sha256: str | None = None,
-               progress: bool = True) -> Path:
+def fetch_coco(
+    url: str, out_dir, archive_dir, size: int | None = None, sha256: str | None = None, progress: bool = True
+) -> Path:
     """Download (or resume) the archive into ``archive_dir`` and extract its layout into ``out_dir``."""
     archive = download(url, Path(archive_dir) / PurePosixPath(url).name, size, sha256, progress=progress)
     extract_layout(archive, out_dir)

@@ -116,7 +116,10 @@ def extract_batch(images: np.ndarray) -> np.ndarray:
 def extract_features(images: np.ndarray, batch_size: int = 128, progress: bool = False) -> np.ndarray:
     """All images, in batches: (n, S, S, 3) uint8 -> (n, N_FEATURES) float32."""
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] % 4 or images.dtype != np.uint8:
-        raise ValueError(f"extract_features: images must be uint8 (n, S, S, 3) with S divisible by 4, got {images.dtype} {images.shape}")
+        raise ValueError(
+            "extract_features: images must be uint8 (n, S, S, 3) with S divisible by 4, "
+            f"got {images.dtype} {images.shape}"
+        )
     out = np.empty((len(images), N_FEATURES), dtype=np.float32)
     for start in tqdm(range(0, len(images), batch_size), desc="features", disable=not progress, unit="batch"):
         out[start : start + batch_size] = extract_batch(images[start : start + batch_size])

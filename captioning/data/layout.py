@@ -19,9 +19,9 @@ import h5py
 import numpy as np
 
 from ..errors import DataError
+from ..vocab import SPECIAL_TOKENS
 
 SPLITS = ("train", "val")
-SPECIAL_TOKENS = ("<NULL>", "<START>", "<END>", "<UNK>")
 CAPTIONS_FILE = "coco2014_captions.h5"
 VOCAB_FILE = "coco2014_vocab.json"
 
@@ -67,7 +67,9 @@ def read_h5(path: str | Path, keys, fn: str) -> dict[str, np.ndarray]:
         out = {}
         for key in keys:
             if key not in f or not isinstance(f[key], h5py.Dataset):
-                raise DataError(f"{fn}: {path} has no dataset '{key}' (it holds: {', '.join(sorted(f.keys())) or 'nothing'})")
+                raise DataError(
+                    f"{fn}: {path} has no dataset '{key}' (it holds: {', '.join(sorted(f.keys())) or 'nothing'})"
+                )
             try:
                 out[key] = f[key][()]
             except (OSError, RuntimeError) as err:
@@ -91,11 +93,16 @@ def read_vocab(path: str | Path, fn: str) -> tuple[list[str], dict[str, int]]:
         raise DataError(f"{fn}: {path}: 'idx_to_word' must be a list and 'word_to_idx' a dict")
     missing = [t for t in SPECIAL_TOKENS if t not in word_to_idx]
     if missing:
-        raise DataError(f"{fn}: {path}: vocabulary lacks the special tokens {', '.join(missing)} (expected {', '.join(SPECIAL_TOKENS)})")
+        raise DataError(
+            f"{fn}: {path}: vocabulary lacks the special tokens {', '.join(missing)} "
+            f"(expected {', '.join(SPECIAL_TOKENS)})"
+        )
     if len(idx_to_word) != len(word_to_idx) or any(
         not isinstance(i, int) or not 0 <= i < len(idx_to_word) or idx_to_word[i] != w for w, i in word_to_idx.items()
     ):
-        raise DataError(f"{fn}: {path}: 'word_to_idx' and 'idx_to_word' disagree (expected word_to_idx[idx_to_word[i]] == i)")
+        raise DataError(
+            f"{fn}: {path}: 'word_to_idx' and 'idx_to_word' disagree (expected word_to_idx[idx_to_word[i]] == i)"
+        )
     return idx_to_word, word_to_idx
 
 

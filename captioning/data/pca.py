@@ -49,13 +49,6 @@ class PCA:
             group.create_dataset(name.rstrip("_"), data=getattr(self, name))
         group.attrs["n_samples"] = self.n_samples_
 
-    @classmethod
-    def load(cls, group: h5py.Group) -> "PCA":
-        return cls(
-            group["mean"][()], group["components"][()], group["explained_variance"][()],
-            group["explained_variance_ratio"][()], int(group.attrs["n_samples"]),
-        )
-
 
 def fit_pca(X, dim: int, chunk_rows: int = 4096, progress: bool = False) -> PCA:
     """Fit ``dim`` principal components of X (n, F) from its covariance, in chunks.
@@ -108,7 +101,9 @@ def prepare_pca(base_dir, dim: int = 512, chunk_rows: int = 4096, progress: bool
                 raise DataError(f"{fn}: {raw[split]} must hold a 2-D float dataset 'features'")
         train, val = files["train"]["features"], files["val"]["features"]
         if train.shape[1] != val.shape[1]:
-            raise DataError(f"{fn}: {raw['val']} has {val.shape[1]} features per image but {raw['train']} has {train.shape[1]}")
+            raise DataError(
+                f"{fn}: {raw['val']} has {val.shape[1]} features per image but {raw['train']} has {train.shape[1]}"
+            )
         try:
             pca = fit_pca(train, dim, chunk_rows, progress)
         except ValueError as err:

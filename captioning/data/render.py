@@ -24,8 +24,9 @@ def _mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def render(scene: list[Obj], rng: np.random.Generator, size: int = 64, noise: float = 0.06,
-           clutter: int = 3) -> np.ndarray:
+def render(
+    scene: list[Obj], rng: np.random.Generator, size: int = 64, noise: float = 0.06, clutter: int = 3
+) -> np.ndarray:
     """One (size, size, 3) uint8 image: grey noisy background, faint clutter lines, then the objects."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     img = np.empty((size, size, 3), dtype=np.float32)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..vocab import SPECIAL_TOKENS
+
 SHAPES = ("circle", "square", "triangle", "diamond")
 PLURAL = {s: s + "s" for s in SHAPES}
 COLORS = {  # RGB in [0, 1]
@@ -130,7 +132,11 @@ def _templates_many(p: _Phraser, objs: list[Obj]) -> list[str]:
         f"a {a.color} {a.shape} a {b.color} {b.shape} and a {c.color} {c.shape}",
     ]
     if len({o.shape for o in objs}) == 1:
-        out.append(f"{n} {PLURAL[a.shape]} of different colors" if len({o.color for o in objs}) > 1 else f"{n} {a.color} {PLURAL[a.shape]}")
+        out.append(
+            f"{n} {PLURAL[a.shape]} of different colors"
+            if len({o.color for o in objs}) > 1
+            else f"{n} {a.color} {PLURAL[a.shape]}"
+        )
     if len({o.color for o in objs}) == 1:
         out.append(f"{n} {a.color} shapes")
     return out
@@ -161,4 +167,4 @@ def vocabulary() -> list[str]:
         "a an and one there is are in the on of to left right above below top bottom middle center near "
         "noisy background picture colored that next shapes objects including different colors , : several".split()
     )
-    return ["<NULL>", "<START>", "<END>", "<UNK>"] + sorted(words)
+    return [*SPECIAL_TOKENS, *sorted(words)]

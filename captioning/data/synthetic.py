@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
 from ..errors import ConfigError
+from ..vocab import END, NULL, START, UNK
 from . import layout
 from .features import extract_features
 from .render import render
@@ -43,14 +44,15 @@ class SyntheticConfig:
 
 def encode(caption: str, word_to_idx: dict, length: int) -> np.ndarray:
     words = caption.split()
-    ids = [word_to_idx["<START>"]] + [word_to_idx.get(w, word_to_idx["<UNK>"]) for w in words] + [word_to_idx["<END>"]]
+    ids = [word_to_idx[START]] + [word_to_idx.get(w, word_to_idx[UNK]) for w in words] + [word_to_idx[END]]
     if len(ids) > length:
         raise ValueError(f"caption {caption!r} has {len(words)} words; at most {length - 2} fit in {length} tokens")
-    return np.array(ids + [word_to_idx["<NULL>"]] * (length - len(ids)), dtype=np.int32)
+    return np.array(ids + [word_to_idx[NULL]] * (length - len(ids)), dtype=np.int32)
 
 
-def make_split(cfg: SyntheticConfig, n_images: int, rng: np.random.Generator, word_to_idx: dict, desc: str,
-               progress: bool):
+def make_split(
+    cfg: SyntheticConfig, n_images: int, rng: np.random.Generator, word_to_idx: dict, desc: str, progress: bool
+):
     """Render ``n_images`` scenes; return images (n, S, S, 3) uint8, captions (n*k, L) int32, image_idxs."""
     images = np.empty((n_images, cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
     captions = []

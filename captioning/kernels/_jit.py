@@ -5,23 +5,25 @@ and compiled twice:
 
 * ``serial``: ``@njit(cache=True)``, cached on disk so compile time is paid once;
 * ``parallel``: ``@njit(parallel=True)`` with ``prange`` over rows (never over
-  time).  Parallel kernels are not cached (Numba cannot cache them safely).
+  time).  Parallel kernels are not cached (Numba cannot cache them safely) and
+  compile on their first use.
 
-:func:`pick` chooses between the two by the amount of work: on small blocks the
-fork/join cost and the fight between Numba's OpenMP pool and OpenBLAS's threads
-cost more than they save (see ``bench/bench_kernels.py``).
+:meth:`KernelPair.pick` chooses between the two by the amount of work (on small
+blocks fork/join costs more than it saves, see ``bench/bench_kernels.py``) and
+only where Numba's thread pool cannot spin against OpenBLAS: Numba's default
+OpenMP layer busy-waits after every parallel region and steals the core the next
+``h @ Wh`` needs (a parallel gate kernel took 5-9x longer than the serial one on
+2 cores).  Importing this package never changes the process's settings; a
+process opts in with ``NUMBA_THREADING_LAYER=workqueue`` (or ``tbb``), or with
+``OMP_WAIT_POLICY=PASSIVE``, set before Python starts.  The workflow's jobs do
+it through :func:`captioning.pipeline.cli.configure_threads`.
 """
 
 from __future__ import annotations
 
 import os
 
-# Numba's OpenMP pool spin-waits after every parallel region by default, which
-# steals the core that OpenBLAS needs for the very next matrix product.  Passive
-# waiting must be chosen before libgomp is loaded; an explicit user setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba  # noqa: E402
+import numba
 
 # fastmath without 'nnan'/'ninf': the stable sigmoid and log-sum-exp rely on
 # inf and NaN behaving per IEEE.
@@ -31,29 +33,35 @@ FASTMATH = {"nsz", "arcp", "contract", "afn"}
 # ``python bench/bench_kernels.py`` on a 2-core machine.
 PARALLEL_MIN_ELEMENTS = int(os.environ.get("CAPTIONING_PARALLEL_MIN_ELEMENTS", 1 << 18))
 
+# Threading layers whose idle workers sleep instead of spinning.
+QUIET_LAYERS = ("workqueue", "tbb")
+
+
+def parallel_allowed() -> bool:
+    """True when more than one Numba thread is allowed and its pool does not spin (see the module doc)."""
+    if numba.get_num_threads() < 2:
+        return False
+    if numba.config.THREADING_LAYER in QUIET_LAYERS:
+        return True
+    return os.environ.get("OMP_WAIT_POLICY", "").lower() == "passive"
+
 
 class KernelPair:
-    """A kernel compiled serially (cached) and in parallel (uncached)."""
+    """Decorator: compile a kernel written with ``numba.prange`` serially (cached) and in parallel (uncached)."""
 
     def __init__(self, py_func):
-        self.py_func = py_func
         self.serial = numba.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")(py_func)
         self.parallel = numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, error_model="numpy")(py_func)
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
 
     def pick(self, n_elements: int):
-        if n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1:
+        if n_elements >= PARALLEL_MIN_ELEMENTS and parallel_allowed():
             return self.parallel
         return self.serial
 
     def __call__(self, n_elements: int, *args):
         return self.pick(n_elements)(*args)
-
-
-def kernel_pair(py_func) -> KernelPair:
-    """Decorator: compile ``py_func`` (written with ``numba.prange``) both ways."""
-    return KernelPair(py_func)
 
 
 serial_njit = numba.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")

@@ -25,7 +25,7 @@ from llvmlite import ir
 from numba import prange, types
 from numba.extending import intrinsic, overload
 
-from ._jit import inline_njit, kernel_pair, serial_njit, sum_njit
+from ._jit import KernelPair, inline_njit, serial_njit, sum_njit
 
 # ---------------------------------------------------------------- fast math (float32)
 
@@ -142,7 +142,7 @@ def sigmoid(x):
 # ------------------------------------------------------------------------ gate kernels
 
 
-@kernel_pair
+@KernelPair
 def lstm_gates_forward(a, xa, c_prev, h, c, tc):
     """a <- gates(a + xa); c = f*c_prev + i*g; tc = tanh(c); h = o*tc.
 
@@ -167,7 +167,7 @@ def lstm_gates_forward(a, xa, c_prev, h, c, tc):
             hr[j] = ao[j] * t
 
 
-@kernel_pair
+@KernelPair
 def lstm_gates_backward(dh_out, dh_rec, dc, gates, c_prev, tc, da):
     """Backward through one LSTM step's element-wise part.
 
@@ -194,7 +194,7 @@ def lstm_gates_backward(dh_out, dh_rec, dc, gates, c_prev, tc, da):
             dcr[j] = dct * f
 
 
-@kernel_pair
+@KernelPair
 def rnn_tanh_forward(a, xa):
     """a <- tanh(a + xa), in place.  a, xa: (n, H)."""
     n, H = a.shape
@@ -204,7 +204,7 @@ def rnn_tanh_forward(a, xa):
             ar[j] = tanh_(ar[j] + xr[j])
 
 
-@kernel_pair
+@KernelPair
 def rnn_tanh_backward(dh_out, dh_rec, h, da):
     """da = (dh_out + dh_rec) * (1 - h**2).  All (n, H)."""
     n, H = h.shape
@@ -249,7 +249,7 @@ def _row_sum(x):
     return s
 
 
-@kernel_pair
+@KernelPair
 def softmax_xent(scores, targets, weights, losses):
     """Per-row weighted cross-entropy; ``scores`` is overwritten with its gradient.
 

@@ -9,11 +9,19 @@ import time
 
 
 def configure_threads(threads: int) -> int:
-    """Limit Numba and BLAS to ``threads`` (Snakemake sets OMP/OPENBLAS/MKL_NUM_THREADS, not Numba's)."""
+    """Limit Numba and BLAS to ``threads`` (Snakemake sets OMP/OPENBLAS/MKL_NUM_THREADS, not Numba's).
+
+    This is a job's entry point, so unlike the library it may choose process-wide
+    settings: with more than one thread, and unless the user chose a threading
+    layer or OpenMP wait policy, Numba gets its ``workqueue`` layer, whose idle
+    workers sleep instead of spinning against OpenBLAS (see ``kernels/_jit.py``).
+    """
     import numba
     from threadpoolctl import threadpool_limits
 
     n = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    if n > 1 and numba.config.THREADING_LAYER == "default" and "OMP_WAIT_POLICY" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
     numba.set_num_threads(n)
     threadpool_limits(n)
     return n
@@ -43,7 +51,9 @@ def run_step(name: str, func, log=None, threads: int = 1, **kwargs):
             if log:
                 print(f"{name}: {err}", file=terminal)
             sys.exit(1)
-        summary = f"{name}: done in {time.perf_counter() - start:.0f} s" + (f" - {result}" if isinstance(result, str) else "")
+        summary = f"{name}: done in {time.perf_counter() - start:.0f} s" + (
+            f" - {result}" if isinstance(result, str) else ""
+        )
         print(summary)
         if log:
             print(summary, file=terminal)

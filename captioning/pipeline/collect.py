@@ -9,8 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_path, write_text
+from ..evaluation import RANDOM_CAPTION_BLEU
 from ..metrics import METRIC_NAMES
 from .plots import loss_comparison, metric_bars
+
+DECODERS = ("greedy", "beam")  # the decoders the score step reports
 
 
 def _json(path):
@@ -18,14 +21,14 @@ def _json(path):
 
 
 def run_table(scores: list[dict], histories: list[dict]) -> pd.DataFrame:
-    """One row per run: greedy and beam metrics, the seed's BLEU_score, best epoch and time."""
+    """One row per run: greedy and beam metrics, the random-caption sentence BLEU-1, best epoch and time."""
     rows = []
-    for s, h in zip(scores, histories):
+    for s, h in zip(scores, histories, strict=True):
         row = {"experiment": s["experiment"], "seed": s["seed"], "cell_type": s["cell_type"], "features": s["features"]}
-        for decoder in ("greedy", "beam"):
+        for decoder in DECODERS:
             for m in METRIC_NAMES:
                 row[f"{decoder}_{m}"] = s.get(decoder, {}).get(m, float("nan"))
-        row["BLEU_score"] = s["BLEU_score"]
+        row[RANDOM_CAPTION_BLEU] = s[RANDOM_CAPTION_BLEU]
         row["best_epoch"] = h["summary"]["best_epoch"]
         row["train_seconds"] = h["summary"]["seconds"]
         rows.append(row)
@@ -52,26 +55,39 @@ def markdown(runs: pd.DataFrame, human: dict) -> str:
     g = runs.groupby("experiment")
     mean, std, n = g.mean(numeric_only=True), g.std(numeric_only=True), g.size()
     cols = [("greedy", m) for m in METRIC_NAMES] + [("beam", "BLEU-4"), ("beam", "CIDEr-D")]
-    head = ["experiment", "cell", "features", "seeds"] + [f"{d} {m}" for d, m in cols] + ["seed BLEU_score"]
+    head = ["experiment", "cell", "features", "seeds"] + [f"{d} {m}" for d, m in cols] + [RANDOM_CAPTION_BLEU]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for exp in mean.index:
         first = runs[runs["experiment"] == exp].iloc[0]
         cells = [exp, first["cell_type"], first["features"], str(n[exp])]
         cells += [_fmt(mean.loc[exp, f"{d}_{m}"], std.loc[exp, f"{d}_{m}"]) for d, m in cols]
-        cells.append(_fmt(mean.loc[exp, "BLEU_score"], std.loc[exp, "BLEU_score"]))
+        cells.append(_fmt(mean.loc[exp, RANDOM_CAPTION_BLEU], std.loc[exp, RANDOM_CAPTION_BLEU]))
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append("| human agreement (leave-one-out) | – | – | – | " + " | ".join(
-        f"{human[m]:.3f}" for m in METRIC_NAMES) + f" | {human['BLEU-4']:.3f} | {human['CIDEr-D']:.3f} | – |")
-    text = "# Validation results\n\nMean ± std over seeds; `beam` uses each experiment's beam width.\n\n" + "\n".join(lines) + "\n"
+    lines.append(
+        "| human agreement (leave-one-out) | – | – | – | "
+        + " | ".join(f"{human[m]:.3f}" for m in METRIC_NAMES)
+        + f" | {human['BLEU-4']:.3f} | {human['CIDEr-D']:.3f} | – |"
+    )
+    text = (
+        "# Validation results\n\nMean ± std over seeds; `beam` uses each experiment's beam width.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
     blind = runs[runs["features"] != "image"]
     seeing = runs[runs["features"] == "image"]
     if len(blind) and len(seeing):
-        best = seeing.groupby("experiment")["beam_BLEU-4"].mean().fillna(seeing.groupby("experiment")["greedy_BLEU-4"].mean())
+        best = (
+            seeing.groupby("experiment")["beam_BLEU-4"]
+            .mean()
+            .fillna(seeing.groupby("experiment")["greedy_BLEU-4"].mean())
+        )
         top = best.idxmax()
         b4 = blind["beam_BLEU-4"].fillna(blind["greedy_BLEU-4"]).mean()
-        text += (f"\nBest image-conditioned experiment `{top}` reaches BLEU-4 {best[top]:.3f} against "
-                 f"{b4:.3f} for the image-blind baseline (+{best[top] - b4:.3f}) and {human['BLEU-4']:.3f} for "
-                 f"human agreement.\n")
+        text += (
+            f"\nBest image-conditioned experiment `{top}` reaches BLEU-4 {best[top]:.3f} against "
+            f"{b4:.3f} for the image-blind baseline (+{best[top] - b4:.3f}) and {human['BLEU-4']:.3f} for "
+            f"human agreement.\n"
+        )
     return text
 
 
@@ -80,11 +96,17 @@ def _copy(src, dest) -> None:
         shutil.copyfile(src, tmp)
 
 
-def collect(score_files, history_files, human_file, loss_plot_files, grid_files, out_dir) -> str:
-    """Tables and plots over all runs; per experiment, its first seed's loss plot and caption grid.
+def _experiment(run_file) -> str:
+    """The experiment of a run's file, runs/<dataset>/<experiment>/seed<s>/<file>."""
+    return Path(run_file).parent.parent.name
 
-    ``loss_plot_files`` and ``grid_files`` are the first-seed runs' ``loss.png`` and
-    ``grid.png`` (runs/<dataset>/<exp>/seed<s>/), copied rather than drawn again.
+
+def collect(score_files, history_files, human_file, first_seed_histories, loss_plot_files, grid_files, out_dir) -> str:
+    """Tables and plots over all runs; per experiment, its first seed's loss curve and caption grid.
+
+    The ``first_seed_*`` files, ``loss_plot_files`` and ``grid_files`` come from each
+    experiment's first-seed run (runs/<dataset>/<exp>/seed<s>/); the PNGs are copied
+    rather than drawn again.
     """
     out = Path(out_dir)
     scores, histories = [_json(p) for p in score_files], [_json(p) for p in history_files]
@@ -94,20 +116,20 @@ def collect(score_files, history_files, human_file, loss_plot_files, grid_files,
         with_means(runs).to_csv(tmp, index=False, float_format="%.6g")
     write_text(out / "summary.md", markdown(runs, human))
 
-    first_seed = {}
-    for s, h in sorted(zip(scores, histories), key=lambda sh: -sh[0]["seed"]):
-        first_seed[s["experiment"]] = h  # the smallest seed is written last
-    curves = {exp: (h["loss_history"], h["epoch_history"], h["iterations_per_epoch"]) for exp, h in first_seed.items()}
+    curves = {}
+    for path in first_seed_histories:
+        h = _json(path)
+        curves[_experiment(path)] = (h["loss_history"], h["epoch_history"], h["iterations_per_epoch"])
     loss_comparison(out / "loss_comparison.png", curves)
     for kind, files in (("loss_curves", loss_plot_files), ("grids", grid_files)):
         for path in files:
-            _copy(path, out / kind / f"{Path(path).parent.parent.name}.png")
+            _copy(path, out / kind / f"{_experiment(path)}.png")
 
     g = runs.groupby("experiment")
     mean, std = g.mean(numeric_only=True), g.std(numeric_only=True).fillna(0.0)
     bars = []
     for exp in mean.index:
-        for decoder in ("greedy", "beam"):
+        for decoder in DECODERS:
             if not pd.isna(mean.loc[exp, f"{decoder}_BLEU-4"]):
                 row = {"label": f"{exp} {decoder}"}
                 for m in METRIC_NAMES:

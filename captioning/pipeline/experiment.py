@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from ..cells import CELLS
 from ..errors import ConfigError
 from ..optim import RULES
 
-FEATURE_MODES = ("image", "zeros", "shuffled")
+FEATURE_MODES = ("image", "zeros", "shuffled")  # "zeros" and "shuffled" train an image-blind baseline
 
 
 @dataclass(frozen=True)
@@ -27,30 +28,35 @@ class Experiment:
     num_epochs: int = 10
     grad_clip: float | None = 5.0
     patience: int | None = None
-    features: str = "image"  # "zeros" or "shuffled" train an image-blind baseline
+    features: str = "image"  # one of FEATURE_MODES
     beam_width: int = 3  # 1 = greedy only
     seeds: tuple = (0,)
     eval_images: int = 500
 
     @classmethod
-    def from_dict(cls, name: str, raw: dict) -> "Experiment":
+    def from_dict(cls, name: str, raw: dict, source: str = "sweep") -> Experiment:
+        """Build and check one experiment; errors name ``source`` (the sweep file) and the key."""
+        where = f"{source}: experiments.{name}"
         known = {f.name for f in fields(cls)} - {"name"}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise ConfigError(f"sweep experiment '{name}': unknown key '{unknown[0]}' (known keys: {', '.join(sorted(known))})")
+            raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known keys: {', '.join(sorted(known))})")
         raw = dict(raw)
         if "seeds" in raw:
             raw["seeds"] = tuple(raw["seeds"])
         exp = cls(name=name, **raw)
-        if exp.cell_type not in ("rnn", "lstm"):
-            raise ConfigError(f"sweep experiment '{name}': cell_type must be 'rnn' or 'lstm', got {exp.cell_type!r}")
-        if exp.update_rule not in RULES:
-            raise ConfigError(f"sweep experiment '{name}': update_rule must be one of {sorted(RULES)}, got {exp.update_rule!r}")
-        if exp.features not in FEATURE_MODES:
-            raise ConfigError(f"sweep experiment '{name}': features must be one of {list(FEATURE_MODES)}, got {exp.features!r}")
+        for key, allowed in (("cell_type", CELLS), ("update_rule", RULES), ("features", FEATURE_MODES)):
+            value = getattr(exp, key)
+            if value not in allowed:
+                raise ConfigError(f"{where}.{key}: {value!r} is not one of {sorted(allowed)}")
         if not exp.seeds or len(set(exp.seeds)) != len(exp.seeds):
-            raise ConfigError(f"sweep experiment '{name}': seeds must be a non-empty list of distinct integers")
+            raise ConfigError(f"{where}.seeds: must be a non-empty list of distinct integers, got {list(exp.seeds)}")
         return exp
+
+    @property
+    def first_seed(self) -> int:
+        """The seed whose run stands for the experiment in plots and grids: the smallest."""
+        return min(self.seeds)
 
     def training_config(self) -> dict:
         """What determines the trained parameters (everything but the seeds and decoding)."""
@@ -71,8 +77,8 @@ class Sweep:
     experiments: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Sweep":
-        return cls(raw["name"], {n: Experiment.from_dict(n, e or {}) for n, e in raw["experiments"].items()})
+    def from_dict(cls, raw: dict, source: str = "sweep") -> Sweep:
+        return cls(raw["name"], {n: Experiment.from_dict(n, e or {}, source) for n, e in raw["experiments"].items()})
 
     def runs(self) -> list[tuple[str, int]]:
         return [(n, s) for n, e in self.experiments.items() for s in e.seeds]

@@ -12,6 +12,7 @@ from ..atomic import write_text
 from ..errors import CaptioningError
 from ..gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, scaled_error
 from ..model import CaptioningRNN
+from ..vocab import SPECIAL_TOKENS
 
 
 class GradcheckFailed(CaptioningError):
@@ -39,7 +40,7 @@ def layer_check(name, forward, backward, inputs, rng, tol, n_out=1, int_inputs=(
         grads = (grads,)
     float_inputs = [k for k in range(len(inputs)) if k not in int_inputs]
     checks = []
-    for k, g in zip(float_inputs, grads):
+    for k, g in zip(float_inputs, grads, strict=True):
 
         def f(v, k=k, j=0):
             args = list(inputs)
@@ -56,29 +57,69 @@ def run_gradchecks(seed: int = 0, layer_tol: float = 1e-7, model_tol: float = 1e
     r = lambda *shape: rng.standard_normal(shape)  # noqa: E731
     N, T, D, H, V = 3, 4, 5, 6, 7
     checks = [
-        layer_check("rnn_step", L.rnn_step_forward, L.rnn_step_backward, [r(N, D), r(N, H), r(D, H), r(H, H), r(H)], rng, layer_tol),
-        layer_check("rnn", L.rnn_forward, L.rnn_backward, [r(N, T, D), r(N, H), r(D, H), r(H, H), r(H)], rng, layer_tol),
-        layer_check("lstm_step", L.lstm_step_forward, L.lstm_step_backward,
-               [r(N, D), r(N, H), r(N, H), r(D, 4 * H), r(H, 4 * H), r(4 * H)], rng, layer_tol, n_out=2),
-        layer_check("lstm", L.lstm_forward, L.lstm_backward, [r(N, T, D), r(N, H), r(D, 4 * H), r(H, 4 * H), r(4 * H)], rng, layer_tol),
-        layer_check("temporal_affine", L.temporal_affine_forward, L.temporal_affine_backward, [r(N, T, D), r(D, V), r(V)], rng, layer_tol),
-        layer_check("word_embedding", L.word_embedding_forward, L.word_embedding_backward,
-               [rng.integers(0, V, (N, T)), r(V, D)], rng, layer_tol, int_inputs=(0,)),
+        layer_check(
+            "rnn_step",
+            L.rnn_step_forward,
+            L.rnn_step_backward,
+            [r(N, D), r(N, H), r(D, H), r(H, H), r(H)],
+            rng,
+            layer_tol,
+        ),
+        layer_check(
+            "rnn", L.rnn_forward, L.rnn_backward, [r(N, T, D), r(N, H), r(D, H), r(H, H), r(H)], rng, layer_tol
+        ),
+        layer_check(
+            "lstm_step",
+            L.lstm_step_forward,
+            L.lstm_step_backward,
+            [r(N, D), r(N, H), r(N, H), r(D, 4 * H), r(H, 4 * H), r(4 * H)],
+            rng,
+            layer_tol,
+            n_out=2,
+        ),
+        layer_check(
+            "lstm",
+            L.lstm_forward,
+            L.lstm_backward,
+            [r(N, T, D), r(N, H), r(D, 4 * H), r(H, 4 * H), r(4 * H)],
+            rng,
+            layer_tol,
+        ),
+        layer_check(
+            "temporal_affine",
+            L.temporal_affine_forward,
+            L.temporal_affine_backward,
+            [r(N, T, D), r(D, V), r(V)],
+            rng,
+            layer_tol,
+        ),
+        layer_check(
+            "word_embedding",
+            L.word_embedding_forward,
+            L.word_embedding_backward,
+            [rng.integers(0, V, (N, T)), r(V, D)],
+            rng,
+            layer_tol,
+            int_inputs=(0,),
+        ),
     ]
     x, y, mask = 0.1 * r(N, T, V), rng.integers(0, V, (N, T)), rng.random((N, T)) > 0.3
     num = eval_numerical_gradient(lambda v: L.temporal_softmax_loss(v, y, mask)[0], x, verbose=False)
     checks.append(Check("temporal_softmax_loss", scaled_error(num, L.temporal_softmax_loss(x, y, mask)[1]), layer_tol))
-    words = ["<NULL>", "<START>", "<END>", "<UNK>", "a", "b", "c"]
+    words = [*SPECIAL_TOKENS, "a", "b", "c"]
     for cell in ("rnn", "lstm"):
         model = CaptioningRNN({w: i for i, w in enumerate(words)}, D, 4, H, cell_type=cell, dtype=np.float64, seed=seed)
         features = r(N, D)
-        captions = rng.integers(3, len(words), (N, T + 1))
-        captions[:, 0] = 1
-        captions[0, 3:] = 0
+        captions = rng.integers(len(SPECIAL_TOKENS), len(words), (N, T + 1))
+        captions[:, 0] = model.start_id
+        captions[0, 3:] = model.null_id
         _, grads = model.loss(features, captions)
+
+        def loss(_, model=model, features=features, captions=captions):
+            return model.loss(features, captions)[0]  # reads the params that eval_numerical_gradient perturbs
+
         worst = max(
-            scaled_error(eval_numerical_gradient(lambda _: model.loss(features, captions)[0], p, verbose=False), grads[k])
-            for k, p in model.params.items()
+            scaled_error(eval_numerical_gradient(loss, p, verbose=False), grads[k]) for k, p in model.params.items()
         )
         checks.append(Check(f"CaptioningRNN[{cell}]", worst, model_tol))
     return checks

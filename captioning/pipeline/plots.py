@@ -1,22 +1,23 @@
-"""Figures: loss curves, metric bars and captioned image grids (matplotlib, Agg, atomic PNGs)."""
+"""Figures: loss curves, metric bars and captioned image grids (atomic PNGs).
+
+Figures are plain ``matplotlib.figure.Figure`` objects, so drawing needs no
+pyplot state and never touches the process's matplotlib backend.
+"""
 
 from __future__ import annotations
 
 import textwrap
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..atomic import atomic_path  # noqa: E402
+from ..atomic import atomic_path
+from ..metrics import METRIC_NAMES
 
 
-def _save(fig, path) -> None:
+def _save(fig: Figure, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def smooth(values, window: int = 25) -> np.ndarray:
@@ -30,13 +31,14 @@ def smooth(values, window: int = 25) -> np.ndarray:
 
 def loss_curve(path, title: str, loss_history, epoch_history, iterations_per_epoch: int) -> None:
     """Training loss per iteration (raw and smoothed) and validation loss per epoch."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     it = np.arange(1, len(loss_history) + 1)
     ax.plot(it, loss_history, color="tab:blue", alpha=0.25, lw=0.8, label="train loss (iteration)")
     ax.plot(it, smooth(loss_history), color="tab:blue", lw=1.8, label="train loss (smoothed)")
     val = [(e["epoch"] * iterations_per_epoch, e["val_loss"]) for e in epoch_history if "val_loss" in e]
     if val:
-        ax.plot(*zip(*val), "o-", color="tab:orange", label="val loss (epoch)")
+        ax.plot(*zip(*val, strict=True), "o-", color="tab:orange", label="val loss (epoch)")
     ax.set(xlabel="iteration", ylabel="loss per caption", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -45,13 +47,14 @@ def loss_curve(path, title: str, loss_history, epoch_history, iterations_per_epo
 
 def loss_comparison(path, curves: dict) -> None:
     """curves: {label: (loss_history, epoch_history, iterations_per_epoch)}: smoothed train and val loss."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig = Figure(figsize=(12, 4.2))
+    a, b = fig.subplots(1, 2)
     for i, (label, (hist, epochs, _)) in enumerate(sorted(curves.items())):
         color = f"C{i % 10}"
         a.plot(np.arange(1, len(hist) + 1), smooth(hist), color=color, label=label)
         val = [(e["epoch"], e["val_loss"]) for e in epochs if "val_loss" in e]
         if val:
-            b.plot(*zip(*val), "o-", color=color, label=label)
+            b.plot(*zip(*val, strict=True), "o-", color=color, label=label)
     a.set(xlabel="iteration", ylabel="train loss (smoothed, log scale)", title="Training loss", yscale="log")
     b.set(xlabel="epoch", ylabel="val loss", title="Validation loss")
     for ax in (a, b):
@@ -60,24 +63,37 @@ def loss_comparison(path, curves: dict) -> None:
     _save(fig, path)
 
 
-def metric_bars(path, rows: list[dict], metrics=("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D"),
-                reference: dict | None = None) -> None:
+def metric_bars(path, rows: list[dict], metrics=METRIC_NAMES, reference: dict | None = None) -> None:
     """Grouped bars of val metrics, one group per metric; rows: {label, <metric>, <metric>_std}."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [4, 1.4]})
+    fig = Figure(figsize=(13, 4.5))
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [4, 1.4]})
     groups = [list(metrics[:-1]), [metrics[-1]]]
     width = 0.8 / max(len(rows), 1)
-    for ax, names in zip(axes, groups):
+    for ax, names in zip(axes, groups, strict=True):
         x = np.arange(len(names))
         for i, row in enumerate(rows):
             vals = [row.get(m, np.nan) for m in names]
             errs = [row.get(f"{m}_std", 0.0) for m in names]
-            ax.bar(x + (i - (len(rows) - 1) / 2) * width, vals, width, yerr=errs, capsize=2, label=row["label"],
-                   color=f"C{i % 10}")
+            ax.bar(
+                x + (i - (len(rows) - 1) / 2) * width,
+                vals,
+                width,
+                yerr=errs,
+                capsize=2,
+                label=row["label"],
+                color=f"C{i % 10}",
+            )
         if reference:
             for j, m in enumerate(names):
                 if m in reference:
-                    ax.hlines(reference[m], j - 0.45, j + 0.45, colors="k", linestyles="--",
-                              label="human agreement" if j == 0 else None)
+                    ax.hlines(
+                        reference[m],
+                        j - 0.45,
+                        j + 0.45,
+                        colors="k",
+                        linestyles="--",
+                        label="human agreement" if j == 0 else None,
+                    )
         ax.set_xticks(x, names)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("score on val")
@@ -93,8 +109,9 @@ def caption_grid(path, title: str, samples: list[dict], images=None, cols: int =
     (COCO offline: no pixels, the panel shows text only).
     """
     rows = int(np.ceil(len(samples) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 5.2 * rows), squeeze=False, layout="constrained")
-    for ax, s in zip(axes.flat, samples):
+    fig = Figure(figsize=(4.2 * cols, 5.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, s in zip(axes.flat, samples, strict=False):  # more panels than samples
         if images is not None:
             ax.imshow(images[s["image"]], interpolation="nearest")
         else:
@@ -105,7 +122,7 @@ def caption_grid(path, title: str, samples: list[dict], images=None, cols: int =
         wrapped = "\n".join(textwrap.fill(line, 42) for line in lines)
         ax.set_title(wrapped, fontsize=8, loc="left")
         ax.axis("off")
-    for ax in list(axes.flat)[len(samples):]:
+    for ax in list(axes.flat)[len(samples) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=12)
     _save(fig, path)

@@ -11,8 +11,8 @@ from ..atomic import write_text
 from ..checkpoint import load_model
 from ..data import layout
 from ..data.coco import load_coco_data
-from ..evaluation import eval_images, evaluate, split_references
-from ..metrics import evaluate_model, human_agreement
+from ..evaluation import RANDOM_CAPTION_BLEU, eval_images, evaluate, evaluate_model, split_references
+from ..metrics import human_agreement
 from .experiment import Experiment, blind
 from .plots import caption_grid
 from .tracking import MlflowRun
@@ -27,23 +27,44 @@ def load_images(data_dir, split: str):
         return f["images"][()]
 
 
-def score_run(data_dir, model_path, experiment: dict, seed: int, run_json, out_scores, out_samples, out_grid,
-              n_samples: int = 12, max_length: int = 16, max_images: int | None = None) -> str:
+def score_run(
+    data_dir,
+    model_path,
+    experiment: dict,
+    seed: int,
+    run_json,
+    out_scores,
+    out_samples,
+    out_grid,
+    n_samples: int = 12,
+    max_length: int = 16,
+    max_images: int | None = None,
+) -> str:
     exp = Experiment.from_dict(experiment["name"], {k: v for k, v in experiment.items() if k != "name"})
     data = blind(load_coco_data(data_dir), exp.features, seed)
     model, _ = load_model(model_path)
     images = eval_images(data, "val", max_images)
-    results = {"experiment": exp.name, "seed": seed, "cell_type": exp.cell_type, "features": exp.features,
-               "n_images": int(len(images))}
+    results = {
+        "experiment": exp.name,
+        "seed": seed,
+        "cell_type": exp.cell_type,
+        "features": exp.features,
+        "n_images": int(len(images)),
+    }
     results["greedy"], greedy = evaluate(model, data, "val", images, method="greedy", max_length=max_length)
     beam = None
     if exp.beam_width > 1:
-        results["beam"], beam = evaluate(model, data, "val", images, method="beam", beam_width=exp.beam_width,
-                                         max_length=max_length)
-    results["BLEU_score"] = evaluate_model(model, data, batch_size=1000, seed=seed, splits=("val",), verbose=False)["val"]
+        results["beam"], beam = evaluate(
+            model, data, "val", images, method="beam", beam_width=exp.beam_width, max_length=max_length
+        )
+    results[RANDOM_CAPTION_BLEU] = evaluate_model(
+        model, data, batch_size=1000, seed=seed, splits=("val",), verbose=False
+    )["val"]
     refs = split_references(data, "val", images[:n_samples])
-    samples = [{"image": int(i), "gt": refs[int(i)], "greedy": greedy[int(i)], "beam": beam[int(i)] if beam else None}
-               for i in images[:n_samples]]
+    samples = [
+        {"image": int(i), "gt": refs[int(i)], "greedy": greedy[int(i)], "beam": beam[int(i)] if beam else None}
+        for i in images[:n_samples]
+    ]
     write_text(out_scores, json.dumps(results, indent=2))
     write_text(out_samples, json.dumps(samples, indent=2))
     caption_grid(out_grid, f"{exp.name} (seed {seed}) on val", samples, load_images(data_dir, "val"))
@@ -52,7 +73,7 @@ def score_run(data_dir, model_path, experiment: dict, seed: int, run_json, out_s
     final = {f"final/greedy_{k}": v for k, v in results["greedy"].items()}
     if beam:
         final.update({f"final/beam{exp.beam_width}_{k}": v for k, v in results["beam"].items()})
-    final["final/BLEU_score"] = results["BLEU_score"]
+    final[f"final/{RANDOM_CAPTION_BLEU}"] = results[RANDOM_CAPTION_BLEU]
     run.log_metrics(final)
     run.log_artifact(out_samples, "samples")
     run.log_artifact(out_grid, "samples")

@@ -22,8 +22,8 @@ def resolve_uri(configured: str) -> str:
     """``MLFLOW_TRACKING_URI`` wins over the config; a relative sqlite path is made absolute."""
     uri = os.environ.get(ENV_URI) or configured
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        uri = prefix + str(Path(uri[len(prefix):]).resolve())
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        uri = prefix + str(Path(uri[len(prefix) :]).resolve())
     return uri
 
 
@@ -45,11 +45,17 @@ def setup_tracking(tracking_uri: str, experiment_name: str, out_json, artifact_r
         exp_id = client.create_experiment(experiment_name, artifact_location=location)
     else:
         exp_id = exp.experiment_id
-    info = {"tracking_uri": uri, "experiment_id": exp_id, "experiment_name": experiment_name,
-            "ui_path": f"#/experiments/{exp_id}?workflowType=machine_learning"}
+    info = {
+        "tracking_uri": uri,
+        "experiment_id": exp_id,
+        "experiment_name": experiment_name,
+        "ui_path": f"#/experiments/{exp_id}?workflowType=machine_learning",
+    }
     write_text(out_json, json.dumps(info, indent=2))
-    return (f"MLflow experiment '{experiment_name}' (id {exp_id}) at {uri}; browse it with "
-            f"`mlflow ui --backend-store-uri {uri}` at http://127.0.0.1:5000/{info['ui_path']}")
+    return (
+        f"MLflow experiment '{experiment_name}' (id {exp_id}) at {uri}; browse it with "
+        f"`mlflow ui --backend-store-uri {uri}` at http://127.0.0.1:5000/{info['ui_path']}"
+    )
 
 
 def read_tracking(path) -> dict:
@@ -58,8 +64,13 @@ def read_tracking(path) -> dict:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parent,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -71,8 +82,9 @@ class MlflowRun:
     It is also the solver's metrics sink (``log_iteration`` / ``log_epoch``).
     """
 
-    def __init__(self, tracking: dict, run_id: str | None = None, run_name: str = "", tags=None,
-                 flush_every: int = 200):
+    def __init__(
+        self, tracking: dict, run_id: str | None = None, run_name: str = "", tags=None, flush_every: int = 200
+    ):
         self.client = _client(tracking["tracking_uri"])
         if run_id is None:
             run = self.client.create_run(tracking["experiment_id"], run_name=run_name, tags=tags or {})

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..atomic import write_text
-from ..checkpoint import CheckpointError
-from ..checkpoint import load as load_checkpoint
+from ..checkpoint import CheckpointError, TrainingCheckpoint
+from ..data import layout
 from ..data.coco import load_coco_data
 from ..model import CaptioningRNN
 from ..solver import CaptioningSolver
@@ -19,11 +19,11 @@ from .tracking import MlflowRun, git_commit, read_tracking
 
 
 def dataset_id(data_dir) -> str:
-    """Short content hash of the captions, vocabulary and PCA features."""
+    """Short content hash of the captions, vocabulary and PCA features: what training reads."""
     import hashlib
 
     h = hashlib.sha256()
-    for name in ("coco2014_captions.h5", "coco2014_vocab.json", "train2014_vgg16_fc7_pca.h5"):
+    for name in (layout.CAPTIONS_FILE, layout.VOCAB_FILE, *layout.pca_files()):
         with open(Path(data_dir) / name, "rb") as f:
             while block := f.read(1 << 22):
                 h.update(block)
@@ -31,7 +31,7 @@ def dataset_id(data_dir) -> str:
 
 
 def _resume_point(resume_dir: Path, fingerprint: str):
-    """(checkpoint or None, MLflow run id or None) left by an interrupted run of this configuration."""
+    """(loaded checkpoint or None, MLflow run id or None) left by an interrupted run of this configuration."""
     ckpt, meta = resume_dir / "checkpoint.npz", resume_dir / "run.json"
     if not meta.exists():
         return None, None
@@ -42,38 +42,71 @@ def _resume_point(resume_dir: Path, fingerprint: str):
     if not ckpt.exists():
         return None, info.get("run_id")
     try:
-        header, _ = load_checkpoint(ckpt)
+        checkpoint = TrainingCheckpoint.load(ckpt)
     except CheckpointError as err:
         print(f"ignoring {err}")
         return None, info.get("run_id")
-    print(f"resuming from {ckpt} (epoch {header['state']['epoch']})")
-    return ckpt, info.get("run_id")
+    print(f"resuming from {ckpt} (epoch {checkpoint.state['epoch']})")
+    return checkpoint, info.get("run_id")
 
 
-def train_run(data_dir, experiment: dict, seed: int, tracking_json, out_dir, sweep_name: str,
-              progress: bool = True) -> str:
+def train_run(
+    data_dir, experiment: dict, seed: int, tracking_json, out_dir, sweep_name: str, progress: bool = True
+) -> str:
     exp = Experiment.from_dict(experiment["name"], {k: v for k, v in experiment.items() if k != "name"})
     out, resume_dir = Path(out_dir), Path(out_dir) / ".resume"
     resume_dir.mkdir(parents=True, exist_ok=True)
     data = blind(load_coco_data(data_dir), exp.features, seed)
-    model = CaptioningRNN(data["word_to_idx"], input_dim=data["train_features"].shape[1], wordvec_dim=exp.wordvec_dim,
-                          hidden_dim=exp.hidden_dim, cell_type=exp.cell_type, seed=seed)
+    model = CaptioningRNN(
+        data["word_to_idx"],
+        input_dim=data["train_features"].shape[1],
+        wordvec_dim=exp.wordvec_dim,
+        hidden_dim=exp.hidden_dim,
+        cell_type=exp.cell_type,
+        seed=seed,
+    )
     fingerprint = exp.fingerprint(seed)
     ckpt, run_id = _resume_point(resume_dir, fingerprint)
     tracking = read_tracking(tracking_json)
-    tags = {"experiment": exp.name, "seed": str(seed), "cell_type": exp.cell_type, "sweep": sweep_name,
-            "mlflow.runName": f"{exp.name}-seed{seed}"}
+    tags = {
+        "experiment": exp.name,
+        "seed": str(seed),
+        "cell_type": exp.cell_type,
+        "sweep": sweep_name,
+        "mlflow.runName": f"{exp.name}-seed{seed}",
+    }
     run = MlflowRun(tracking, run_id=run_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
     write_text(resume_dir / "run.json", json.dumps({"run_id": run.run_id, "fingerprint": fingerprint}))
-    run.log_params({**exp.training_config(), "experiment": exp.name, "seed": seed, "beam_width": exp.beam_width,
-                    "dataset": Path(data_dir).name, "dataset_id": dataset_id(data_dir),
-                    "captioning_version": __version__, "git_commit": git_commit(),
-                    "n_train_captions": len(data["train_captions"])})
+    run.log_params(
+        {
+            **exp.training_config(),
+            "experiment": exp.name,
+            "seed": seed,
+            "beam_width": exp.beam_width,
+            "dataset": Path(data_dir).name,
+            "dataset_id": dataset_id(data_dir),
+            "captioning_version": __version__,
+            "git_commit": git_commit(),
+            "n_train_captions": len(data["train_captions"]),
+        }
+    )
     solver = CaptioningSolver(
-        model, data, update_rule=exp.update_rule, optim_config={"learning_rate": exp.learning_rate},
-        lr_decay=exp.lr_decay, batch_size=exp.batch_size, num_epochs=exp.num_epochs, print_every=0,
-        verbose=True, progress=progress, grad_clip=exp.grad_clip, eval_images=exp.eval_images,
-        patience=exp.patience, checkpoint_path=resume_dir / "checkpoint.npz", seed=seed, sinks=[run],
+        model,
+        data,
+        update_rule=exp.update_rule,
+        optim_config={"learning_rate": exp.learning_rate},
+        lr_decay=exp.lr_decay,
+        batch_size=exp.batch_size,
+        num_epochs=exp.num_epochs,
+        print_every=0,
+        verbose=True,
+        progress=progress,
+        grad_clip=exp.grad_clip,
+        eval_images=exp.eval_images,
+        patience=exp.patience,
+        checkpoint_path=resume_dir / "checkpoint.npz",
+        seed=seed,
+        sinks=[run],
     )
     try:
         summary = solver.train(resume_from=ckpt)
@@ -81,13 +114,26 @@ def train_run(data_dir, experiment: dict, seed: int, tracking_json, out_dir, swe
         run.finish("FAILED")
         raise
     solver.save(out / "model.npz")  # final parameters are the best epoch's; 'best/' holds them too
-    history = {"loss_history": solver.loss_history, "epoch_history": solver.state.epoch_history,
-               "iterations_per_epoch": max(len(data["train_captions"]) // exp.batch_size, 1), "summary": summary}
+    history = {
+        "loss_history": solver.loss_history,
+        "epoch_history": solver.state.epoch_history,
+        "iterations_per_epoch": max(len(data["train_captions"]) // exp.batch_size, 1),
+        "summary": summary,
+    }
     write_text(out / "history.json", json.dumps(history))
-    loss_curve(out / "loss.png", f"{exp.name} (seed {seed})", solver.loss_history, solver.state.epoch_history,
-               history["iterations_per_epoch"])
-    run.log_metrics({f"best_val_{solver.select_metric}": summary[f"best_val_{solver.select_metric}"],
-                     "train_seconds": summary["seconds"]})
+    loss_curve(
+        out / "loss.png",
+        f"{exp.name} (seed {seed})",
+        solver.loss_history,
+        solver.state.epoch_history,
+        history["iterations_per_epoch"],
+    )
+    run.log_metrics(
+        {
+            f"best_val_{solver.select_metric}": summary[f"best_val_{solver.select_metric}"],
+            "train_seconds": summary["seconds"],
+        }
+    )
     run.log_artifact(out / "loss.png")
     run.log_artifact(out / "model.npz", "checkpoint")
     run.finish()

@@ -6,12 +6,11 @@ from captioning.pipeline.config import load_yaml, validate_file
 from captioning.pipeline.experiment import Sweep
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
-ENV = "../../environment.yml"  # the pinned environment, for --software-deployment-method conda
 
 validate_file(config, SCHEMAS / "config.schema.yaml", "config")
 SWEEP_FILE = config["sweep"]
 SWEEP_RAW = validate_file(load_yaml(SWEEP_FILE), SCHEMAS / "sweep.schema.yaml", SWEEP_FILE)
-SWEEP = Sweep.from_dict(SWEEP_RAW)
+SWEEP = Sweep.from_dict(SWEEP_RAW, SWEEP_FILE)
 
 DATASET = config["dataset"]
 DATA = f"{config['data_root']}/{DATASET}"
@@ -19,6 +18,16 @@ RUNS = f"{config['runs_root']}/{DATASET}"
 RESULTS = config["results_dir"]
 EXPERIMENTS = list(SWEEP.experiments)
 MLFLOW_EXPERIMENT = config["mlflow"].get("experiment") or SWEEP.name
+
+
+def log(name, dataset=DATASET):
+    """<logs_root>/<dataset>/<name>.log"""
+    return f"{config['logs_root']}/{dataset}/{name}.log"
+
+
+def bench(name, dataset=DATASET):
+    """<benchmarks_root>/<dataset>/<name>.tsv"""
+    return f"{config['benchmarks_root']}/{dataset}/{name}.tsv"
 
 
 def data_files(names):
@@ -35,7 +44,7 @@ def all_runs(name):
 
 
 def first_seed_runs(name):
-    return [f"{RUNS}/{e}/seed{min(SWEEP.experiments[e].seeds)}/{name}" for e in EXPERIMENTS]
+    return [f"{RUNS}/{e}/seed{x.first_seed}/{name}" for e, x in SWEEP.experiments.items()]
 
 
 def parent(name):
@@ -60,6 +69,7 @@ def score_params(wildcards):
 
 
 TRAINING_INPUTS = data_files([layout.CAPTIONS_FILE, layout.VOCAB_FILE, *layout.pca_files()])
+
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS),

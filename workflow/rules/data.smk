@@ -3,19 +3,20 @@
 
 rule synthetic_data:
     output:
-        files=[f"{config['data_root']}/synthetic/{n}" for n in layout.raw_files() + [layout.images_file(s) for s in layout.SPLITS]],
-    params:
-        cfg=config["synthetic"],
-        out_dir=parent("files"),
+        files=[
+            f"{config['data_root']}/synthetic/{n}"
+            for n in layout.raw_files() + [layout.images_file(s) for s in layout.SPLITS]
+        ],
     log:
-        "logs/data/synthetic.log",
+        log("data", "synthetic"),
     benchmark:
-        "benchmarks/data/synthetic.tsv"
+        bench("data", "synthetic")
     threads: config["threads"]["default"]
     resources:
         mem_mb=3000,
-    conda:
-        ENV
+    params:
+        cfg=config["synthetic"],
+        out_dir=parent("files"),
     script:
         "../scripts/synthetic_data.py"
 
@@ -23,21 +24,19 @@ rule synthetic_data:
 rule coco_data:
     output:
         files=[f"{config['data_root']}/coco/{n}" for n in layout.raw_files()],
+    log:
+        log("data", "coco"),
+    benchmark:
+        bench("data", "coco")
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         url=config["coco"]["url"],
         sha256=config["coco"].get("sha256"),
         size=config["coco"].get("size"),
         out_dir=parent("files"),
         archive_dir=f"{config['data_root']}/downloads",
-    log:
-        "logs/data/coco.log",
-    benchmark:
-        "benchmarks/data/coco.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    conda:
-        ENV
     script:
         "../scripts/coco_data.py"
 
@@ -47,17 +46,15 @@ rule pca:
         raw=data_files([layout.features_file(s, pca=False) for s in layout.SPLITS]),
     output:
         data_files(layout.pca_files()),
-    params:
-        data_dir=parent("raw"),
-        dim=config["pca"]["dim"],
     log:
-        f"logs/data/{DATASET}_pca.log",
+        log("pca"),
     benchmark:
-        f"benchmarks/data/{DATASET}_pca.tsv"
+        bench("pca")
     threads: config["threads"]["default"]
     resources:
         mem_mb=4000,
-    conda:
-        ENV
+    params:
+        data_dir=parent("raw"),
+        dim=config["pca"]["dim"],
     script:
         "../scripts/pca.py"

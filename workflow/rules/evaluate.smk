@@ -10,21 +10,19 @@ rule score:
         scores=run_path("scores.json"),
         samples=run_path("samples.json"),
         grid=run_path("grid.png"),
+    log:
+        log("score/{exp}/seed{seed}"),
+    benchmark:
+        bench("score/{exp}/seed{seed}")
+    threads: config["threads"]["default"]
+    resources:
+        mem_mb=2000,
     params:
         experiment=score_params,
         data_dir=parent("data"),
         n_samples=config["evaluation"]["grid_images"],
         max_length=config["evaluation"]["max_length"],
         max_images=config["evaluation"]["max_images"],
-    log:
-        "logs/score/{exp}/seed{seed}.log",
-    benchmark:
-        "benchmarks/score/{exp}/seed{seed}.tsv"
-    threads: config["threads"]["default"]
-    resources:
-        mem_mb=2000,
-    conda:
-        ENV
     script:
         "../scripts/score.py"
 
@@ -34,17 +32,15 @@ rule human_ceiling:
         data=TRAINING_INPUTS,
     output:
         f"{RUNS}/human_agreement.json",
-    params:
-        data_dir=parent("data"),
-        max_images=config["evaluation"]["max_images"],
     log:
-        "logs/human_ceiling.log",
+        log("human_ceiling"),
     benchmark:
-        "benchmarks/human_ceiling.tsv"
+        bench("human_ceiling")
     threads: 1
     resources:
         mem_mb=1000,
-    conda:
-        ENV
+    params:
+        data_dir=parent("data"),
+        max_images=config["evaluation"]["max_images"],
     script:
         "../scripts/human_ceiling.py"

@@ -4,18 +4,16 @@
 rule gradcheck:
     output:
         f"{RESULTS}/gradcheck.tsv",
+    log:
+        log("gradcheck"),
+    benchmark:
+        bench("gradcheck")
+    threads: 1
+    resources:
+        mem_mb=1000,
     params:
         seed=config["gradcheck"]["seed"],
         layer_tol=config["gradcheck"]["layer_tol"],
         model_tol=config["gradcheck"]["model_tol"],
-    log:
-        "logs/gradcheck.log",
-    benchmark:
-        "benchmarks/gradcheck.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-    conda:
-        ENV
     script:
         "../scripts/gradcheck.py"

@@ -6,6 +6,7 @@ rule collect:
         scores=all_runs("scores.json"),
         histories=all_runs("history.json"),
         human=rules.human_ceiling.output[0],
+        first_histories=first_seed_runs("history.json"),
         loss_plots=first_seed_runs("loss.png"),
         grids=first_seed_runs("grid.png"),
     output:
@@ -24,16 +25,14 @@ rule collect:
             caption="../report/grid.rst",
             category="Captions",
         ),
-    params:
-        out_dir=parent("summary_csv"),
     log:
-        "logs/collect.log",
+        log("collect"),
     benchmark:
-        "benchmarks/collect.tsv"
+        bench("collect")
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        ENV
+    params:
+        out_dir=parent("summary_csv"),
     script:
         "../scripts/collect.py"

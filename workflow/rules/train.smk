@@ -4,18 +4,16 @@
 rule mlflow_setup:
     output:
         f"{RUNS}/mlflow.json",
-    params:
-        tracking_uri=config["mlflow"]["tracking_uri"],
-        experiment=MLFLOW_EXPERIMENT,
     log:
-        "logs/mlflow_setup.log",
+        log("mlflow_setup"),
     benchmark:
-        "benchmarks/mlflow_setup.tsv"
+        bench("mlflow_setup")
     threads: 1
     resources:
         mem_mb=1000,
-    conda:
-        ENV
+    params:
+        tracking_uri=config["mlflow"]["tracking_uri"],
+        experiment=MLFLOW_EXPERIMENT,
     script:
         "../scripts/mlflow_setup.py"
 
@@ -30,18 +28,16 @@ rule train:
         history=run_path("history.json"),
         loss_plot=run_path("loss.png"),
         run=run_path("run.json"),
+    log:
+        log("train/{exp}/seed{seed}"),
+    benchmark:
+        bench("train/{exp}/seed{seed}")
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=3000,
     params:
         experiment=train_params,
         data_dir=parent("data"),
         sweep=SWEEP.name,
-    log:
-        "logs/train/{exp}/seed{seed}.log",
-    benchmark:
-        "benchmarks/train/{exp}/seed{seed}.tsv"
-    threads: config["threads"]["train"]
-    resources:
-        mem_mb=3000,
-    conda:
-        ENV
     script:
         "../scripts/train.py"

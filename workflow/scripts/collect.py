@@ -2,6 +2,16 @@ from captioning.pipeline.cli import run_step
 from captioning.pipeline.collect import collect
 
 i = snakemake.input
-run_step("collect", collect, log=snakemake.log[0], threads=snakemake.threads, score_files=i.scores,
-         history_files=i.histories, human_file=i.human, loss_plot_files=i.loss_plots, grid_files=i.grids,
-         out_dir=snakemake.params.out_dir)
+run_step(
+    "collect",
+    collect,
+    log=snakemake.log[0],
+    threads=snakemake.threads,
+    score_files=i.scores,
+    history_files=i.histories,
+    human_file=i.human,
+    first_seed_histories=i.first_histories,
+    loss_plot_files=i.loss_plots,
+    grid_files=i.grids,
+    out_dir=snakemake.params.out_dir,
+)

@@ -1,5 +1,12 @@
 from captioning.pipeline.cli import run_step
 from captioning.pipeline.score import human_ceiling
 
-run_step("human_ceiling", human_ceiling, log=snakemake.log[0], threads=snakemake.threads,
-         data_dir=snakemake.params.data_dir, out_json=snakemake.output[0], max_images=snakemake.params.max_images)
+run_step(
+    "human_ceiling",
+    human_ceiling,
+    log=snakemake.log[0],
+    threads=snakemake.threads,
+    data_dir=snakemake.params.data_dir,
+    out_json=snakemake.output[0],
+    max_images=snakemake.params.max_images,
+)

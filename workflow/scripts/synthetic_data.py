@@ -1,5 +1,11 @@
 from captioning.data.synthetic import SyntheticConfig, generate
 from captioning.pipeline.cli import run_step
 
-run_step("synthetic_data", generate, out_dir=snakemake.params.out_dir, cfg=SyntheticConfig(**snakemake.params.cfg),
-         log=snakemake.log[0], threads=snakemake.threads)
+run_step(
+    "synthetic_data",
+    generate,
+    out_dir=snakemake.params.out_dir,
+    cfg=SyntheticConfig(**snakemake.params.cfg),
+    log=snakemake.log[0],
+    threads=snakemake.threads,
+)

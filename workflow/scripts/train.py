@@ -3,7 +3,15 @@ from pathlib import Path
 from captioning.pipeline.cli import run_step
 from captioning.pipeline.train import train_run
 
-run_step("train", train_run, log=snakemake.log[0], threads=snakemake.threads, data_dir=snakemake.params.data_dir,
-         experiment=snakemake.params.experiment, seed=int(snakemake.wildcards.seed),
-         tracking_json=snakemake.input.tracking, out_dir=Path(snakemake.output.model).parent,
-         sweep_name=snakemake.params.sweep)
+run_step(
+    "train",
+    train_run,
+    log=snakemake.log[0],
+    threads=snakemake.threads,
+    data_dir=snakemake.params.data_dir,
+    experiment=snakemake.params.experiment,
+    seed=int(snakemake.wildcards.seed),
+    tracking_json=snakemake.input.tracking,
+    out_dir=Path(snakemake.output.model).parent,
+    sweep_name=snakemake.params.sweep,
+)
