@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import time
 
@@ -27,15 +28,36 @@ def configure_threads(threads: int) -> int:
     return n
 
 
-def run_step(name: str, func, log=None, threads: int = 1, **kwargs):
-    """Call ``func(**kwargs)`` with stdout/stderr in ``log``; on a known error print one line and exit 1.
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: runs are marked FAILED, temporary files removed
 
-    The final line of the log (the step's one-line summary, or the error) also
-    goes to the terminal.
-    """
+
+def _one_line(err: BaseException) -> str | None:
+    """The message of an error we explain in one line, or None for a bug (keep its traceback)."""
     from ..errors import CaptioningError
 
+    if isinstance(err, CaptioningError):
+        return str(err)
+    if type(err).__module__.startswith("mlflow"):  # e.g. the tracking server went away mid-run
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"MLflow: {first}"
+    return None
+
+
+def run_step(name: str, func, log=None, threads: int = 1, **kwargs):
+    """Call ``func(**kwargs)`` as a workflow job, with stdout/stderr in ``log``.
+
+    The job's process settings are made here, never on import: threads (see
+    :func:`configure_threads`), bounded MLflow HTTP retries, and SIGTERM (a cluster's
+    ``scancel``) unwinding like Ctrl-C.  A known error prints one line and exits 1;
+    the final line of the log (the step's one-line summary, or the error) also goes
+    to the terminal.
+    """
+    from .tracking import configure_http_retries
+
     configure_threads(threads)
+    configure_http_retries()
+    signal.signal(signal.SIGTERM, _terminated)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         terminal = sys.__stderr__
@@ -46,10 +68,13 @@ def run_step(name: str, func, log=None, threads: int = 1, **kwargs):
             stack.enter_context(contextlib.redirect_stderr(handle))
         try:
             result = func(**kwargs)
-        except CaptioningError as err:
-            print(f"{name}: {err}", file=sys.stderr)
+        except Exception as err:
+            message = _one_line(err)
+            if message is None:
+                raise
+            print(f"{name}: {message}", file=sys.stderr)
             if log:
-                print(f"{name}: {err}", file=terminal)
+                print(f"{name}: {message}", file=terminal)
             sys.exit(1)
         summary = f"{name}: done in {time.perf_counter() - start:.0f} s" + (
             f" - {result}" if isinstance(result, str) else ""

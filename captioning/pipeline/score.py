@@ -15,7 +15,7 @@ from ..evaluation import RANDOM_CAPTION_BLEU, eval_images, evaluate, evaluate_mo
 from ..metrics import human_agreement
 from .experiment import Experiment, blind
 from .plots import caption_grid
-from .tracking import MlflowRun
+from .tracking import MlflowRun, read_run
 
 
 def load_images(data_dir, split: str):
@@ -68,8 +68,8 @@ def score_run(
     write_text(out_scores, json.dumps(results, indent=2))
     write_text(out_samples, json.dumps(samples, indent=2))
     caption_grid(out_grid, f"{exp.name} (seed {seed}) on val", samples, load_images(data_dir, "val"))
-    info = json.loads(Path(run_json).read_text())
-    run = MlflowRun(info, run_id=info["run_id"])
+    info = read_run(run_json)  # the training run, on the server where it was trained
+    run = MlflowRun(info["tracking_uri"], run_id=info["run_id"])
     final = {f"final/greedy_{k}": v for k, v in results["greedy"].items()}
     if beam:
         final.update({f"final/beam{exp.beam_width}_{k}": v for k, v in results["beam"].items()})

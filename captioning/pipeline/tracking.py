@@ -1,8 +1,16 @@
-"""MLflow at the edges: one store and one experiment created upstream, runs opened by explicit id.
+"""MLflow at the edges: the tracking server is resolved when each job starts, experiments are found by name.
 
-Several processes creating a fresh SQLite store at once fail, and a concurrent
-``set_experiment`` can file a run under "Default", so :func:`setup_tracking`
-runs once before any training job and every job passes ``experiment_id``.
+* :func:`resolve_uri`: ``MLFLOW_TRACKING_URI`` wins over the config's value, read
+  by every job when it starts, so pointing the variable at another server moves
+  new runs there without retraining anything (no tracking setting is a rule's
+  input or parameter).
+* :func:`check_uri`: fails within seconds, in one line naming the URI, where
+  MLflow's own retries would take minutes: an unreachable or hung server, a
+  server that refuses this host name, a database URI without its driver.
+* :func:`setup_experiment`: creates the store and the experiment once, upstream
+  (the Snakefile's ``onstart``, before any job), because several processes
+  creating a fresh SQLite store at once fail; it is race-free on a server.
+* :class:`MlflowRun`: a run addressed by id, metrics batched with ``log_batch``.
 """
 
 from __future__ import annotations
@@ -11,11 +19,35 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import write_text
+from ..errors import CaptioningError
 
 ENV_URI = "MLFLOW_TRACKING_URI"
+PROBE_TIMEOUT = 5.0  # seconds for the first request to a tracking server
+
+# Bounded HTTP retries for the MLflow client in a job (its defaults take minutes to
+# give up on a dead server); set by the job's entry point, never on import.
+HTTP_RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+# SQLAlchemy's default driver per database, and the module each driver needs.
+DEFAULT_DRIVERS = {"postgresql": "psycopg2", "mysql": "mysqldb"}
+DRIVER_MODULES = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pymysql": "pymysql", "mysqldb": "MySQLdb"}
+DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "pymysql",
+                   "mysqldb": "mysqlclient"}
+
+
+class TrackingError(CaptioningError):
+    """The tracking store cannot be used: the message names the URI and what to do."""
 
 
 def resolve_uri(configured: str) -> str:
@@ -27,39 +59,118 @@ def resolve_uri(configured: str) -> str:
     return uri
 
 
+def redact(uri: str) -> str:
+    """The URI without its password, for messages."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_uri(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Raise :class:`TrackingError` in one line if ``uri`` cannot be used; return quickly if it can."""
+    scheme = urllib.parse.urlsplit(uri).scheme
+    if scheme in ("http", "https"):
+        _probe_server(uri, timeout)
+    elif scheme.split("+")[0] in DEFAULT_DRIVERS:
+        _check_driver(uri, scheme)
+    elif scheme not in ("sqlite", "file", ""):
+        raise TrackingError(
+            f"tracking URI {redact(uri)}: unsupported scheme '{scheme}' "
+            "(expected http(s)://, sqlite:///, postgresql+psycopg:// or a directory)"
+        )
+
+
+def _probe_server(uri: str, timeout: float) -> None:
+    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1"
+    where = f"MLflow tracking server {uri}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as err:
+        if err.code == 403:
+            host = urllib.parse.urlsplit(uri).hostname
+            raise TrackingError(
+                f"{where} refused this client's Host header '{host}' (HTTP 403): start the server with "
+                f"--allowed-hosts '{host}:*' (see README, 'Running on a cluster')"
+            ) from None
+        raise TrackingError(f"{where} answered HTTP {err.code} to {url}: {err.reason}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise TrackingError(
+            f"{where} is unreachable ({reason}, {timeout:.0f} s timeout); start it, or unset {ENV_URI} "
+            "to track in the local SQLite store"
+        ) from None
+
+
+def _check_driver(uri: str, scheme: str) -> None:
+    database, _, driver = scheme.partition("+")
+    driver = driver or DEFAULT_DRIVERS[database]
+    module = DRIVER_MODULES.get(driver, driver)
+    try:
+        __import__(module)
+    except ImportError:
+        package = DRIVER_PACKAGES.get(driver, module)
+        raise TrackingError(
+            f"tracking URI {redact(uri)} needs the Python module '{module}', which is not installed: "
+            f"pip install '{package}' (or name an installed driver, e.g. postgresql+psycopg://)"
+        ) from None
+
+
+def configure_http_retries() -> None:
+    """Bound the MLflow client's HTTP retries in this process (a job's entry point calls it)."""
+    for key, value in HTTP_RETRY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
 
 
-def setup_tracking(tracking_uri: str, experiment_name: str, out_json, artifact_root: str = "mlartifacts") -> str:
-    """Create the store and the experiment (once) and record their ids in ``out_json``."""
-    uri = resolve_uri(tracking_uri)
+def setup_experiment(uri: str, name: str, artifact_root="mlartifacts") -> str:
+    """The id of experiment ``name`` at ``uri``, creating store and experiment if needed (race-free).
+
+    A local store keeps artifacts under ``artifact_root/<name>``; a tracking server
+    chooses its own location (``mlflow-artifacts:/`` when it proxies artifacts).
+    """
+    from mlflow.exceptions import MlflowException
+
+    check_uri(uri)
     client = _client(uri)
-    exp = client.get_experiment_by_name(experiment_name)
-    if exp is None:
-        location = None
-        if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
-            location = (Path(artifact_root).resolve() / experiment_name).as_uri()
-        exp_id = client.create_experiment(experiment_name, artifact_location=location)
-    else:
-        exp_id = exp.experiment_id
-    info = {
-        "tracking_uri": uri,
-        "experiment_id": exp_id,
-        "experiment_name": experiment_name,
-        "ui_path": f"#/experiments/{exp_id}?workflowType=machine_learning",
-    }
-    write_text(out_json, json.dumps(info, indent=2))
-    return (
-        f"MLflow experiment '{experiment_name}' (id {exp_id}) at {uri}; browse it with "
-        f"`mlflow ui --backend-store-uri {uri}` at http://127.0.0.1:5000/{info['ui_path']}"
-    )
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if urllib.parse.urlsplit(uri).scheme in ("sqlite", "file", ""):
+        location = (Path(artifact_root).resolve() / name).as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id  # another job created it first
 
 
-def read_tracking(path) -> dict:
-    return json.loads(Path(path).read_text())
+@dataclass(frozen=True)
+class Tracking:
+    """Where a job's runs go: the server in force when the job started, and the experiment there."""
+
+    uri: str
+    experiment_name: str
+    experiment_id: str
+
+    @classmethod
+    def in_force(cls, settings: dict) -> Tracking:
+        """Resolve the config's ``mlflow`` section (``tracking_uri``, ``experiment``) now, in this job."""
+        uri = resolve_uri(settings["tracking_uri"])
+        return cls(uri, settings["experiment"], setup_experiment(uri, settings["experiment"]))
+
+    def ui_hint(self) -> str:
+        where = self.uri if self.uri.startswith("http") else f"`mlflow ui --backend-store-uri {self.uri}`"
+        return f"{where}, #/experiments/{self.experiment_id}?workflowType=machine_learning"
 
 
 def git_commit() -> str:
@@ -76,18 +187,24 @@ def git_commit() -> str:
         return "unknown"
 
 
+def read_run(path) -> dict:
+    """A training run's record (``run.json``): run id, tracking URI and experiment."""
+    return json.loads(Path(path).read_text())
+
+
 class MlflowRun:
     """A run addressed by id; metrics are buffered and sent with ``log_batch``.
 
     It is also the solver's metrics sink (``log_iteration`` / ``log_epoch``).
     """
 
-    def __init__(
-        self, tracking: dict, run_id: str | None = None, run_name: str = "", tags=None, flush_every: int = 200
-    ):
-        self.client = _client(tracking["tracking_uri"])
+    def __init__(self, uri: str, experiment_id: str | None = None, run_id: str | None = None, run_name: str = "",
+                 tags=None, flush_every: int = 200):
+        check_uri(uri)
+        self.uri = uri
+        self.client = _client(uri)
         if run_id is None:
-            run = self.client.create_run(tracking["experiment_id"], run_name=run_name, tags=tags or {})
+            run = self.client.create_run(experiment_id, run_name=run_name, tags=tags or {})
             run_id = run.info.run_id
         else:
             self.client.update_run(run_id, status="RUNNING")

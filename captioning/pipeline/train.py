@@ -15,7 +15,7 @@ from ..model import CaptioningRNN
 from ..solver import CaptioningSolver
 from .experiment import Experiment, blind
 from .plots import loss_curve
-from .tracking import MlflowRun, git_commit, read_tracking
+from .tracking import MlflowRun, Tracking, git_commit
 
 
 def dataset_id(data_dir) -> str:
@@ -30,8 +30,11 @@ def dataset_id(data_dir) -> str:
     return h.hexdigest()[:16]
 
 
-def _resume_point(resume_dir: Path, fingerprint: str):
-    """(loaded checkpoint or None, MLflow run id or None) left by an interrupted run of this configuration."""
+def _resume_point(resume_dir: Path, fingerprint: str, tracking: Tracking):
+    """(loaded checkpoint or None, MLflow run id or None) left by an interrupted run of this configuration.
+
+    The run is reused only where it lives: on the tracking server in force now.
+    """
     ckpt, meta = resume_dir / "checkpoint.npz", resume_dir / "run.json"
     if not meta.exists():
         return None, None
@@ -39,23 +42,28 @@ def _resume_point(resume_dir: Path, fingerprint: str):
     if info.get("fingerprint") != fingerprint:
         print(f"ignoring {resume_dir}: it belongs to a different configuration")
         return None, None
+    run_id = info["run_id"] if info.get("tracking_uri") == tracking.uri else None
     if not ckpt.exists():
-        return None, info.get("run_id")
+        return None, run_id
     try:
         checkpoint = TrainingCheckpoint.load(ckpt)
     except CheckpointError as err:
         print(f"ignoring {err}")
-        return None, info.get("run_id")
+        return None, run_id
     print(f"resuming from {ckpt} (epoch {checkpoint.state['epoch']})")
-    return checkpoint, info.get("run_id")
+    return checkpoint, run_id
 
 
-def train_run(
-    data_dir, experiment: dict, seed: int, tracking_json, out_dir, sweep_name: str, progress: bool = True
-) -> str:
+def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, progress: bool = True) -> str:
+    """Train one experiment and seed into ``out_dir``; ``tracking`` is the config's ``mlflow`` section.
+
+    An interrupted run (Ctrl-C, a kill, ``scancel``) resumes from ``out_dir/.resume/``
+    and continues its MLflow run when that run is on the server in force.
+    """
     exp = Experiment.from_dict(experiment["name"], {k: v for k, v in experiment.items() if k != "name"})
     out, resume_dir = Path(out_dir), Path(out_dir) / ".resume"
     resume_dir.mkdir(parents=True, exist_ok=True)
+    where = Tracking.in_force(tracking)
     data = blind(load_coco_data(data_dir), exp.features, seed)
     model = CaptioningRNN(
         data["word_to_idx"],
@@ -66,30 +74,31 @@ def train_run(
         seed=seed,
     )
     fingerprint = exp.fingerprint(seed)
-    ckpt, run_id = _resume_point(resume_dir, fingerprint)
-    tracking = read_tracking(tracking_json)
-    tags = {
-        "experiment": exp.name,
-        "seed": str(seed),
-        "cell_type": exp.cell_type,
-        "sweep": sweep_name,
-        "mlflow.runName": f"{exp.name}-seed{seed}",
-    }
-    run = MlflowRun(tracking, run_id=run_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
-    write_text(resume_dir / "run.json", json.dumps({"run_id": run.run_id, "fingerprint": fingerprint}))
-    run.log_params(
-        {
-            **exp.training_config(),
-            "experiment": exp.name,
-            "seed": seed,
-            "beam_width": exp.beam_width,
-            "dataset": Path(data_dir).name,
-            "dataset_id": dataset_id(data_dir),
-            "captioning_version": __version__,
-            "git_commit": git_commit(),
-            "n_train_captions": len(data["train_captions"]),
-        }
+    ckpt, run_id = _resume_point(resume_dir, fingerprint, where)
+    tags = {"experiment": exp.name, "seed": str(seed), "cell_type": exp.cell_type}
+    run = MlflowRun(where.uri, where.experiment_id, run_id=run_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
+    write_text(
+        resume_dir / "run.json",
+        json.dumps({"run_id": run.run_id, "tracking_uri": where.uri, "fingerprint": fingerprint}),
     )
+    commit = git_commit()
+    params = {
+        **exp.training_config(),
+        "experiment": exp.name,
+        "seed": seed,
+        "beam_width": exp.beam_width,
+        "dataset": Path(data_dir).name,
+        "dataset_id": dataset_id(data_dir),
+        "captioning_version": __version__,
+        "git_commit": commit,
+        "n_train_captions": len(data["train_captions"]),
+    }
+    if run_id is None:
+        run.log_params(params)
+    else:  # a resumed run keeps the params it has: MLflow refuses a changed value (e.g. a new commit)
+        logged = run.client.get_run(run_id).data.params
+        run.log_params({k: v for k, v in params.items() if k not in logged})
+        run.client.set_tag(run_id, "resumed_at_commit", commit)
     solver = CaptioningSolver(
         model,
         data,
@@ -137,7 +146,10 @@ def train_run(
     run.log_artifact(out / "loss.png")
     run.log_artifact(out / "model.npz", "checkpoint")
     run.finish()
-    write_text(out / "run.json", json.dumps({"run_id": run.run_id, **tracking, "experiment": exp.name, "seed": seed}))
+    record = {"run_id": run.run_id, "tracking_uri": where.uri, "experiment_id": where.experiment_id,
+              "experiment": exp.name, "seed": seed}
+    write_text(out / "run.json", json.dumps(record))
     shutil.rmtree(resume_dir, ignore_errors=True)
     best = summary[f"best_val_{solver.select_metric}"]
-    return f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {solver.select_metric} {best:.3f}"
+    return (f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {solver.select_metric} {best:.3f}; "
+            f"MLflow run {run.run_id} at {where.ui_hint()}")

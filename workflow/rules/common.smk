@@ -2,8 +2,10 @@
 from pathlib import Path
 
 from captioning.data import layout
+from captioning.errors import CaptioningError
 from captioning.pipeline.config import load_yaml, validate_file
 from captioning.pipeline.experiment import Sweep
+from captioning.pipeline.preflight import SlurmRequest, check_slurm_requests, start_tracking
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
@@ -17,7 +19,14 @@ DATA = f"{config['data_root']}/{DATASET}"
 RUNS = f"{config['runs_root']}/{DATASET}"
 RESULTS = config["results_dir"]
 EXPERIMENTS = list(SWEEP.experiments)
-MLFLOW_EXPERIMENT = config["mlflow"].get("experiment") or SWEEP.name
+# Jobs read the tracking settings from the config when they start (never as a rule's input
+# or parameter, so a change of server or experiment retrains nothing).
+config["mlflow"]["experiment"] = config["mlflow"].get("experiment") or SWEEP.name
+
+
+def scaled(amount):
+    """A resource request (mem_mb, runtime in minutes) that grows with the attempt, so a retried job asks for more."""
+    return lambda wildcards, attempt: amount * attempt
 
 
 def log(name, dataset=DATASET):
@@ -66,6 +75,38 @@ def train_params(wildcards):
 
 def score_params(wildcards):
     return {**train_params(wildcards), "beam_width": SWEEP.experiments[wildcards.exp].beam_width}
+
+
+def slurm_requests():
+    """What each job that SLURM will run asks for, as the slurm executor plugin submits it."""
+    if workflow.executor_plugin is None or workflow.executor_plugin.name != "slurm":
+        return []
+    requests = []
+    for job in workflow.dag.needrun_jobs():
+        if not job.is_local:
+            r = job.resources
+            requests.append(
+                SlurmRequest(
+                    job.rule.name,
+                    job.threads,
+                    r.get("mem_mb"),
+                    r.get("runtime"),
+                    r.get("slurm_partition"),
+                    r.get("slurm_account"),
+                )
+            )
+    return requests
+
+
+def preflight():
+    """Before any job: create the MLflow experiment at the server in force, try the SLURM requests."""
+    try:
+        print(start_tracking(config["mlflow"]))
+        requests = slurm_requests()
+        if requests:
+            print(check_slurm_requests(requests))
+    except CaptioningError as err:
+        raise SystemExit(f"preflight: {err}") from None
 
 
 TRAINING_INPUTS = data_files([layout.CAPTIONS_FILE, layout.VOCAB_FILE, *layout.pca_files()])

@@ -13,7 +13,8 @@ rule synthetic_data:
         bench("data", "synthetic")
     threads: config["threads"]["default"]
     resources:
-        mem_mb=3000,
+        mem_mb=scaled(3000),
+        runtime=scaled(30),
     params:
         cfg=config["synthetic"],
         out_dir=parent("files"),
@@ -30,7 +31,8 @@ rule coco_data:
         bench("data", "coco")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=scaled(2000),
+        runtime=scaled(120),
     params:
         url=config["coco"]["url"],
         sha256=config["coco"].get("sha256"),
@@ -52,7 +54,8 @@ rule pca:
         bench("pca")
     threads: config["threads"]["default"]
     resources:
-        mem_mb=4000,
+        mem_mb=scaled(4000),
+        runtime=scaled(60),
     params:
         data_dir=parent("raw"),
         dim=config["pca"]["dim"],

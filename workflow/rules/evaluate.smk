@@ -16,7 +16,8 @@ rule score:
         bench("score/{exp}/seed{seed}")
     threads: config["threads"]["default"]
     resources:
-        mem_mb=2000,
+        mem_mb=scaled(2000),
+        runtime=scaled(60),
     params:
         experiment=score_params,
         data_dir=parent("data"),
@@ -38,7 +39,8 @@ rule human_ceiling:
         bench("human_ceiling")
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=scaled(1000),
+        runtime=scaled(15),
     params:
         data_dir=parent("data"),
         max_images=config["evaluation"]["max_images"],

@@ -10,7 +10,8 @@ rule gradcheck:
         bench("gradcheck")
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=scaled(1000),
+        runtime=scaled(15),
     params:
         seed=config["gradcheck"]["seed"],
         layer_tol=config["gradcheck"]["layer_tol"],

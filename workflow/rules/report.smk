@@ -31,7 +31,8 @@ rule collect:
         bench("collect")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=scaled(2000),
+        runtime=scaled(15),
     params:
         out_dir=parent("summary_csv"),
     script:

@@ -11,7 +11,6 @@ run_step(
     data_dir=snakemake.params.data_dir,
     experiment=snakemake.params.experiment,
     seed=int(snakemake.wildcards.seed),
-    tracking_json=snakemake.input.tracking,
+    tracking=snakemake.config["mlflow"],
     out_dir=Path(snakemake.output.model).parent,
-    sweep_name=snakemake.params.sweep,
 )

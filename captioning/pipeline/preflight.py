@@ -1,0 +1,72 @@
+"""Checks before any job runs (the Snakefile's ``onstart``): fail in seconds, in one line, not after a queue wait.
+
+* Tracking: the server in force is reachable and the experiment exists (created
+  once here, upstream of every job; jobs then find it by name).
+* SLURM: every distinct request the cluster will see (partition, account, CPUs,
+  memory, wall time) is tried with ``sbatch --test-only``, which submits nothing.
+  A request no node can meet would otherwise sit in the queue for ever (reason
+  ``PartitionConfig``) while Snakemake waits without a word.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import dataclass
+
+from ..errors import CaptioningError
+from .tracking import resolve_uri, setup_experiment
+
+
+class SlurmRequestError(CaptioningError):
+    """The cluster refuses a job request: the message names the rule and the setting to change."""
+
+
+@dataclass(frozen=True)
+class SlurmRequest:
+    """What one rule's jobs ask SLURM for (the slurm executor plugin's resources)."""
+
+    rule: str
+    cpus: int
+    mem_mb: int | None
+    runtime: int | None  # minutes
+    partition: str | None
+    account: str | None
+
+    def test_command(self) -> list[str]:
+        cmd = ["sbatch", "--test-only", "--ntasks=1", f"--cpus-per-task={self.cpus}"]
+        cmd += [f"--mem={self.mem_mb}"] if self.mem_mb else []
+        cmd += [f"--time={self.runtime}"] if self.runtime else []
+        cmd += [f"--partition={self.partition}"] if self.partition else []
+        cmd += [f"--account={self.account}"] if self.account else []
+        return [*cmd, "--wrap=true"]
+
+
+def start_tracking(settings: dict) -> str:
+    """Create the store and the experiment of the config's ``mlflow`` section at the server in force."""
+    uri = resolve_uri(settings["tracking_uri"])
+    exp_id = setup_experiment(uri, settings["experiment"])
+    return f"MLflow: experiment '{settings['experiment']}' (id {exp_id}) at {uri}"
+
+
+def check_slurm_requests(requests, timeout: float = 30.0) -> str:
+    """Try each distinct request with ``sbatch --test-only``; raise :class:`SlurmRequestError` on the first refusal."""
+    distinct = {}
+    for r in requests:
+        distinct.setdefault((r.cpus, r.mem_mb, r.runtime, r.partition, r.account), r)
+    for r in distinct.values():
+        cmd = r.test_command()
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except FileNotFoundError:
+            raise SlurmRequestError("sbatch not found: run the SLURM profile on a host with the SLURM client") from None
+        except subprocess.TimeoutExpired:
+            raise SlurmRequestError(f"`{shlex.join(cmd)}` got no answer in {timeout:.0f} s: is slurmctld up?") from None
+        if res.returncode:
+            said = " ".join(line.removeprefix("sbatch: error: ") for line in res.stderr.strip().splitlines()[-2:])
+            raise SlurmRequestError(
+                f"SLURM refuses rule {r.rule}'s jobs ({said}); `{shlex.join(cmd)}` failed. Set slurm_partition and "
+                "slurm_account under default-resources in profiles/slurm/config.yaml, or lower the rule's threads "
+                "(config threads.*) or memory (--set-resources)"
+            )
+    return f"SLURM: {len(distinct)} distinct job requests accepted by sbatch --test-only"
