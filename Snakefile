@@ -18,6 +18,14 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# On a cluster these run where snakemake runs (the login node): the download needs
+# the network that compute nodes often lack, collect is tiny, and the tracking
+# setup (preflight) runs in onstart, before any job.
+localrules:
+    coco_data,
+    collect,
+
+
 onstart:
     preflight()
 

@@ -3,45 +3,20 @@
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from project import clean_env, copy_project, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
+from captioning.evaluation import RANDOM_CAPTION_BLEU
+
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def snakemake(workdir, *args, check=True, timeout=600):
-    env = dict(os.environ)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and res.returncode:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res
-
-
-def copy_project(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "environment.yml"):
-        shutil.copy(ROOT / name, dest / name)
-    for name in ("config", "workflow"):
-        shutil.copytree(ROOT / name, dest / name)
-    return dest
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +39,7 @@ def test_smoke_run_writes_the_summary(smoke):
     ]
     assert sorted(r["experiment"] for r in rows if r["seed"] == "mean") == ["lstm", "lstm_blind", "rnn"]
     for r in runs:
-        for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D", "BLEU_score"):
+        for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D", RANDOM_CAPTION_BLEU):
             assert 0.0 <= float(r[m]) <= (10.0 if "CIDEr" in m else 1.0)
     lstm = [r for r in runs if r["experiment"] == "lstm"]
     mean = next(r for r in rows if r["experiment"] == "lstm" and r["seed"] == "mean")
@@ -87,10 +62,11 @@ def test_smoke_run_writes_non_empty_pngs(smoke):
 
 def test_smoke_run_is_tracked_in_mlflow(smoke):
     work = smoke[0]
-    info = json.loads((work / "smoke/runs/synthetic/mlflow.json").read_text())
-    client = MlflowClient(tracking_uri=info["tracking_uri"])
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
     exp = client.get_experiment_by_name("smoke")
-    assert exp.experiment_id == info["experiment_id"]
+    record = json.loads((work / "smoke/runs/synthetic/lstm/seed0/run.json").read_text())
+    assert record["tracking_uri"] == f"sqlite:///{work / 'mlflow.db'}"
+    assert exp.experiment_id == record["experiment_id"]
     runs = client.search_runs([exp.experiment_id])
     assert sorted((r.data.tags["experiment"], r.data.tags["seed"]) for r in runs) == [
         ("lstm", "0"),
@@ -109,7 +85,7 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
             range(1, len(history["loss_history"]) + 1)
         )
         assert len(client.get_metric_history(r.info.run_id, "epoch/val_BLEU-4")) == 2
-        assert {"final/greedy_BLEU-4", "final/BLEU_score"} <= set(r.data.metrics)
+        assert {"final/greedy_BLEU-4", f"final/{RANDOM_CAPTION_BLEU}"} <= set(r.data.metrics)
         assert {"cell_type", "learning_rate", "dataset_id", "git_commit", "captioning_version", "seed"} <= set(
             r.data.params
         )
@@ -124,7 +100,10 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
 
 def test_benchmarks_show_no_oversubscription(smoke):
     work = smoke[0]
-    for tsv in (work / "benchmarks").rglob("*.tsv"):
+    tsvs = list((work / "smoke/benchmarks/synthetic").rglob("*.tsv"))
+    assert len(tsvs) == 13  # one per job but `all`, beside the smoke run's logs
+    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 13
+    for tsv in tsvs:
         row = list(csv.DictReader(tsv.open(), delimiter="\t"))[0]
         if float(row["s"]) > 2:  # too short to measure
             assert float(row["cpu_time"]) / float(row["s"]) < 1.0 + 0.15, tsv  # every rule has 1 thread here
@@ -190,7 +169,38 @@ def test_config_typo_gives_one_line_naming_the_key(smoke):
         sweep_path.write_text(original)
 
 
-def test_interrupted_training_resumes_from_its_last_epoch(smoke):
+def test_changing_tracking_settings_retrains_nothing(smoke, tmp_path):
+    work = smoke[0]
+    other = clean_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    assert "Nothing to be done" in snakemake(work, "-n", env=other).stdout
+    assert "Nothing to be done" in snakemake(work, "-n", "--config", "mlflow={'experiment': 'renamed'}").stdout
+
+
+def test_unreachable_tracking_server_fails_in_seconds_with_one_line(smoke):
+    work = smoke[0]
+    sweep_path = work / "config/sweep_smoke.yaml"
+    original = sweep_path.read_text()
+    sweep = yaml.safe_load(original)
+    sweep["experiments"]["lstm"]["seeds"] = [0, 1, 2]  # something to run
+    sweep_path.write_text(yaml.safe_dump(sweep))
+    try:
+        start = time.perf_counter()
+        res = snakemake(work, env=clean_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9"), check=False)
+        seconds = time.perf_counter() - start
+    finally:
+        sweep_path.write_text(original)
+    assert res.returncode == 1
+    line = (
+        "preflight: MLflow tracking server http://127.0.0.1:9 is unreachable ([Errno 111] Connection refused, "
+        "5 s timeout); start it, or unset MLFLOW_TRACKING_URI to track in the local SQLite store"
+    )
+    assert line in res.stderr.splitlines()
+    assert seconds < 60, seconds  # not MLflow's minutes of retries
+    assert not (work / "smoke/runs/synthetic/lstm/seed2").exists()
+
+
+def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke):
+    """kill -9 of the whole process group, then `snakemake --unlock` and the same plain command."""
     work = smoke[0]
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
@@ -199,16 +209,11 @@ def test_interrupted_training_resumes_from_its_last_epoch(smoke):
         "long": dict(sweep["experiments"]["lstm"], num_epochs=60, seeds=[0], beam_width=1, eval_images=0)
     }
     sweep_path.write_text(yaml.safe_dump(sweep))
-    ckpt = work / "smoke/runs/synthetic/long/seed0/.resume/checkpoint.npz"
-    env = dict(os.environ)
-    env.pop("MLFLOW_TRACKING_URI", None)
+    run_dir = work / "smoke/runs/synthetic/long/seed0"
+    ckpt = run_dir / ".resume/checkpoint.npz"
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        cmd, cwd=work, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         deadline = time.time() + 300
@@ -216,20 +221,22 @@ def test_interrupted_training_resumes_from_its_last_epoch(smoke):
             time.sleep(0.1)
         assert ckpt.exists(), "training never wrote a checkpoint"
         time.sleep(1.0)
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
-        proc.wait(timeout=120)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert not (work / "smoke/runs/synthetic/long/seed0/model.npz").exists()
-    assert ckpt.exists()
     try:
-        snakemake(work, "--rerun-incomplete")
-        log = (work / "logs/train/long/seed0.log").read_text()
+        assert not (run_dir / "model.npz").exists() and ckpt.exists()
+        locked = snakemake(work, check=False)
+        assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+        snakemake(work, "--unlock")
+        snakemake(work)  # the same plain command: profiles/default reruns the incomplete job
+        log = (work / "smoke/logs/synthetic/train/long/seed0.log").read_text()
         assert "resuming from" in log
         epoch = int(log.split("resuming from")[1].split("(epoch ")[1].split(")")[0])
         assert epoch >= 1
-        history = json.loads((work / "smoke/runs/synthetic/long/seed0/history.json").read_text())
+        history = json.loads((run_dir / "history.json").read_text())
         assert len(history["loss_history"]) == 60 * (1500 // 50)  # 300 images x 5 captions, batch 50
     finally:
         sweep_path.write_text(original)

@@ -49,10 +49,23 @@ def start_tracking(settings: dict) -> str:
     return f"MLflow: experiment '{settings['experiment']}' (id {exp_id}) at {uri}"
 
 
+# The profile's settings, read from the environment (profiles/slurm/config.yaml).
+PROFILE_VARIABLES = {"partition": "CAPTIONING_SLURM_PARTITION", "account": "CAPTIONING_SLURM_ACCOUNT"}
+PROFILE_HINTS = {
+    "partition": "the partition to run in (`sinfo -s` lists them)",
+    "account": "your SLURM account, or to an empty string on a cluster without accounting",
+}
+
+
 def check_slurm_requests(requests, timeout: float = 30.0) -> str:
     """Try each distinct request with ``sbatch --test-only``; raise :class:`SlurmRequestError` on the first refusal."""
     distinct = {}
     for r in requests:
+        for field, variable in PROFILE_VARIABLES.items():
+            if str(getattr(r, field) or "").startswith(f"${variable}"):
+                raise SlurmRequestError(
+                    f"profiles/slurm: {variable} is not set; export {variable}= {PROFILE_HINTS[field]}"
+                )
         distinct.setdefault((r.cpus, r.mem_mb, r.runtime, r.partition, r.account), r)
     for r in distinct.values():
         cmd = r.test_command()

@@ -42,8 +42,12 @@ HTTP_RETRY_DEFAULTS = {
 # SQLAlchemy's default driver per database, and the module each driver needs.
 DEFAULT_DRIVERS = {"postgresql": "psycopg2", "mysql": "mysqldb"}
 DRIVER_MODULES = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pymysql": "pymysql", "mysqldb": "MySQLdb"}
-DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "pymysql",
-                   "mysqldb": "mysqlclient"}
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "pymysql",
+    "mysqldb": "mysqlclient",
+}
 
 
 class TrackingError(CaptioningError):
@@ -198,8 +202,15 @@ class MlflowRun:
     It is also the solver's metrics sink (``log_iteration`` / ``log_epoch``).
     """
 
-    def __init__(self, uri: str, experiment_id: str | None = None, run_id: str | None = None, run_name: str = "",
-                 tags=None, flush_every: int = 200):
+    def __init__(
+        self,
+        uri: str,
+        experiment_id: str | None = None,
+        run_id: str | None = None,
+        run_name: str = "",
+        tags=None,
+        flush_every: int = 200,
+    ):
         check_uri(uri)
         self.uri = uri
         self.client = _client(uri)

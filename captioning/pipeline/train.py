@@ -146,10 +146,17 @@ def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, pr
     run.log_artifact(out / "loss.png")
     run.log_artifact(out / "model.npz", "checkpoint")
     run.finish()
-    record = {"run_id": run.run_id, "tracking_uri": where.uri, "experiment_id": where.experiment_id,
-              "experiment": exp.name, "seed": seed}
+    record = {
+        "run_id": run.run_id,
+        "tracking_uri": where.uri,
+        "experiment_id": where.experiment_id,
+        "experiment": exp.name,
+        "seed": seed,
+    }
     write_text(out / "run.json", json.dumps(record))
     shutil.rmtree(resume_dir, ignore_errors=True)
     best = summary[f"best_val_{solver.select_metric}"]
-    return (f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {solver.select_metric} {best:.3f}; "
-            f"MLflow run {run.run_id} at {where.ui_hint()}")
+    return (
+        f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {solver.select_metric} {best:.3f}; "
+        f"MLflow run {run.run_id} at {where.ui_hint()}"
+    )
