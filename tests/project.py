@@ -27,9 +27,10 @@ def clean_env(**extra) -> dict:
     return env
 
 
-def snakemake(workdir, *args, env=None, check=True, timeout=900, smoke=True):
-    """``snakemake --cores 2 [--configfile config/smoke.yaml] ARGS`` in ``workdir``."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *(["--configfile", "config/smoke.yaml"] if smoke else [])]
+def snakemake(workdir, *args, env=None, check=True, timeout=900, cores=2):
+    """``snakemake [--cores N] --configfile config/smoke.yaml ARGS`` in ``workdir``."""
+    cmd = [sys.executable, "-m", "snakemake", *(["--cores", str(cores)] if cores else [])]
+    cmd += ["--configfile", "config/smoke.yaml"]
     res = subprocess.run(
         [*cmd, *args], cwd=workdir, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
     )

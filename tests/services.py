@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -171,19 +172,25 @@ class Slurm:
 
 
 class Postgres:
-    """A PostgreSQL cluster owned by ``postgres`` in a temporary directory, listening on 127.0.0.1 only."""
+    """A PostgreSQL cluster owned by ``postgres`` in a temporary directory, listening on 127.0.0.1 only.
 
-    def __init__(self, root: Path):
-        self.root = Path(root)
+    The directory is made directly under the system temp dir: ``postgres`` cannot
+    enter pytest's root-only temporary directories.
+    """
+
+    def __init__(self):
+        self.root = Path(tempfile.mkdtemp(prefix="captioning-pg-"))
         self.data = self.root / "pgdata"
         self.port = free_port()
         self.started = False
 
     def _as_postgres(self, *cmd, check=True):
-        return subprocess.run(list(cmd), user="postgres", capture_output=True, text=True, check=check, cwd=self.root)
+        res = subprocess.run(list(cmd), user="postgres", capture_output=True, text=True, cwd=self.root)
+        if check and res.returncode:
+            raise RuntimeError(f"{Path(cmd[0]).name} failed: {res.stderr.strip()[-1000:]}")
+        return res
 
     def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.root, "postgres", "postgres")
         self._as_postgres(pg_bin("initdb"), "-N", "-A", "trust", "-U", "postgres", "-D", str(self.data))
         opts = f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off"
@@ -201,6 +208,7 @@ class Postgres:
         if self.started:
             self._as_postgres(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop", check=False)
             self.started = False
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class TrackingServer:

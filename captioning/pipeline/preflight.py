@@ -60,7 +60,7 @@ PROFILE_HINTS = {
 def check_slurm_requests(requests, timeout: float = 30.0) -> str:
     """Try each distinct request with ``sbatch --test-only``; raise :class:`SlurmRequestError` on the first refusal."""
     distinct = {}
-    for r in requests:
+    for r in sorted(requests, key=lambda r: r.rule):
         for field, variable in PROFILE_VARIABLES.items():
             if str(getattr(r, field) or "").startswith(f"${variable}"):
                 raise SlurmRequestError(
