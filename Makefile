@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test reproduce bench lock clean
+.PHONY: setup test lint reproduce bench lock clean
 
 setup: $(STAMP)
 
@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
+# Everything, lint and format included (tests/test_hygiene.py); the cluster tests
+# need root and Debian's SLURM and PostgreSQL (.ci/run installs them) or they skip.
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+lint: $(STAMP)
+	$(BIN)/python -m pytest tests/test_hygiene.py
+
 reproduce: $(STAMP)
-	$(BIN)/snakemake --workflow-profile workflow/profiles/default --cores 8
+	$(BIN)/snakemake --cores 8
 	$(BIN)/snakemake --report results/report.html
 
 bench: $(STAMP)
