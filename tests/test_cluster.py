@@ -256,3 +256,17 @@ def test_the_launchers_allowed_hosts_admit_this_machines_name_and_refuse_others(
 
     assert status(f"{socket.gethostname()}:{server.port}") == 200  # how compute nodes reach it
     assert status("mlflow.example.org") == 403  # MLflow's DNS-rebinding protection stays on
+
+
+def test_concurrent_jobs_create_an_experiment_once_on_the_server(cluster):
+    _, (server, _) = cluster
+    code = (
+        "import sys; from captioning.pipeline.tracking import setup_experiment; print(setup_experiment(*sys.argv[1:]))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, server.uri, "race"], stdout=subprocess.PIPE, text=True)
+        for _ in range(8)
+    ]
+    ids = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8
+    assert len(set(ids)) == 1 and ids[0] == MlflowClient(server.uri).get_experiment_by_name("race").experiment_id

@@ -1,18 +1,24 @@
-"""MLflow tracking: one store and experiment created upstream; 8 concurrent jobs log complete runs."""
+"""MLflow tracking: experiments created upstream, concurrent jobs, and every bad tracking setting in one line."""
 
+import http.server
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
+import pytest
 from mlflow.tracking import MlflowClient
 
-from captioning.pipeline.tracking import read_tracking, resolve_uri, setup_tracking
+from captioning.pipeline.server import main as server_main
+from captioning.pipeline.tracking import TrackingError, check_uri, resolve_uri, setup_experiment
 
 JOB = textwrap.dedent("""
     import sys
-    from captioning.pipeline.tracking import MlflowRun, read_tracking
-    i = int(sys.argv[2])
-    run = MlflowRun(read_tracking(sys.argv[1]), run_name=f"job{i}", tags={"experiment": "concurrency", "seed": str(i)})
+    from captioning.pipeline.tracking import MlflowRun
+    i = int(sys.argv[3])
+    run = MlflowRun(sys.argv[1], sys.argv[2], run_name=f"job{i}", tags={"experiment": "concurrency", "seed": str(i)})
     run.log_params({"job": i, "lr": 0.01})
     for it in range(1, 601):
         run.log_iteration(it, 10.0 / it + i)
@@ -25,18 +31,14 @@ JOB = textwrap.dedent("""
 
 def test_eight_concurrent_jobs_on_a_fresh_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    setup_tracking(uri, "sweep-x", tmp_path / "mlflow.json", artifact_root=str(tmp_path / "artifacts"))
-    info = read_tracking(tmp_path / "mlflow.json")
-    assert info["tracking_uri"] == uri and info["experiment_name"] == "sweep-x"
-    # idempotent: the second setup finds the same experiment
-    setup_tracking(uri, "sweep-x", tmp_path / "again.json")
-    assert read_tracking(tmp_path / "again.json")["experiment_id"] == info["experiment_id"]
-
-    procs = [subprocess.Popen([sys.executable, "-c", JOB, str(tmp_path / "mlflow.json"), str(i)]) for i in range(8)]
+    exp_id = setup_experiment(uri, "sweep-x", artifact_root=tmp_path / "artifacts")
+    assert setup_experiment(uri, "sweep-x") == exp_id  # found by name the second time
+    procs = [subprocess.Popen([sys.executable, "-c", JOB, uri, exp_id, str(i)]) for i in range(8)]
     assert [p.wait(timeout=300) for p in procs] == [0] * 8
 
     client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([info["experiment_id"]], max_results=100)
+    assert client.get_experiment(exp_id).artifact_location == (tmp_path / "artifacts" / "sweep-x").as_uri()
+    runs = client.search_runs([exp_id], max_results=100)
     assert sorted(r.data.tags["seed"] for r in runs) == [str(i) for i in range(8)]
     for r in runs:
         assert r.info.status == "FINISHED"
@@ -58,3 +60,101 @@ def test_env_var_overrides_config_and_relative_sqlite_becomes_absolute(monkeypat
     assert resolve_uri("sqlite:///mlflow.db") == "http://127.0.0.1:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert resolve_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_no_server_at_the_uri_fails_at_once():
+    port = closed_port()
+    start = time.perf_counter()
+    with pytest.raises(TrackingError) as err:
+        check_uri(f"http://127.0.0.1:{port}")
+    assert str(err.value) == (
+        f"MLflow tracking server http://127.0.0.1:{port} is unreachable ([Errno 111] Connection refused, 5 s "
+        "timeout); start it, or unset MLFLOW_TRACKING_URI to track in the local SQLite store"
+    )
+    assert time.perf_counter() - start < 2
+
+
+def test_a_server_that_never_answers_fails_after_the_probe_timeout():
+    with socket.socket() as listener:  # accepts connections (the kernel's backlog) and never replies
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        start = time.perf_counter()
+        with pytest.raises(TrackingError, match=rf"^MLflow tracking server {uri} is unreachable \(.*timed out"):
+            check_uri(uri, timeout=1.0)
+        assert time.perf_counter() - start < 5
+
+
+class Forbidden(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # what MLflow >= 3.5 answers to a Host header outside --allowed-hosts
+        self.send_response(403)
+        self.end_headers()
+        self.wfile.write(b"Invalid Host header")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_server_refusing_our_host_name_says_how_to_start_it():
+    server = http.server.HTTPServer(("127.0.0.1", 0), Forbidden)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"http://localhost:{server.server_port}"
+        with pytest.raises(TrackingError) as err:
+            check_uri(uri)
+        assert str(err.value) == (
+            f"MLflow tracking server {uri} refused this client's Host header 'localhost' (HTTP 403): start the "
+            "server with --allowed-hosts 'localhost:*' (see README, 'Running on a cluster')"
+        )
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def test_a_database_uri_without_its_driver_names_the_package():
+    with pytest.raises(TrackingError) as err:
+        check_uri("postgresql://mlflow:secret@db.example.org/mlflow")  # SQLAlchemy's default driver: psycopg2
+    assert str(err.value) == (
+        "tracking URI postgresql://mlflow:***@db.example.org/mlflow needs the Python module 'psycopg2', which is not "
+        "installed: pip install 'psycopg2-binary' (or name an installed driver, e.g. postgresql+psycopg://)"
+    )
+    check_uri("postgresql+psycopg://mlflow@db.example.org/mlflow")  # installed with captioning[server]
+
+
+def test_the_server_launcher_checks_driver_and_database_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        server_main(["--backend-store-uri", "postgresql+psycopg2://u@127.0.0.1/db", "--artifacts-destination", "x"])
+    assert str(exit_.value).startswith(
+        "captioning-tracking-server: tracking URI postgresql+psycopg2://u@127.0.0.1/db needs the Python module "
+        "'psycopg2', which is not installed: pip install 'psycopg2-binary'"
+    )
+    port = closed_port()
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_:
+        server_main(
+            ["--backend-store-uri", f"postgresql+psycopg://u:pw@127.0.0.1:{port}/db", "--artifacts-destination", "x"]
+        )
+    message = str(exit_.value)
+    assert message.startswith(
+        f"captioning-tracking-server: --backend-store-uri postgresql+psycopg://u:***@127.0.0.1:{port}/db: "
+        "cannot connect (connection failed:"
+    ), message
+    assert "\n" not in message and time.perf_counter() - start < 10
+
+
+def test_an_mlflow_failure_inside_a_job_is_one_line():
+    from mlflow.exceptions import MlflowException
+
+    from captioning.pipeline.cli import _one_line
+
+    err = MlflowException("API request to http://h:5000/api failed: Max retries exceeded\nwith url ...")
+    assert _one_line(err) == "MLflow: API request to http://h:5000/api failed: Max retries exceeded"
+    assert _one_line(KeyError("bug")) is None  # a bug keeps its traceback
