@@ -11,6 +11,7 @@ The crossover it prints is what ``PARALLEL_MIN_ELEMENTS`` in
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from functools import partial
 
@@ -85,6 +86,10 @@ def main(argv=None):
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=60)
     args = ap.parse_args(argv)
+    # The parallel kernels only ever run under a threading layer that does not spin
+    # (kernels/_jit.py): measure them under one, unless the user chose another.
+    if _jit.numba.config.THREADING_LAYER == "default" and "OMP_WAIT_POLICY" not in os.environ:
+        _jit.numba.config.THREADING_LAYER = "workqueue"
     rng = np.random.default_rng(0)
     print(
         f"numba threads: {_jit.numba.get_num_threads()}, threading layer: {_jit.numba.config.THREADING_LAYER}, "

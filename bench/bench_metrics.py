@@ -3,15 +3,22 @@
     python bench/bench_metrics.py [--images 40000] [--reference-images 2000]
 
 Times ``captioning.metrics.score_captions`` on the full corpus, and pycocoevalcap's
-Bleu(4) and Cider on a subset (``--reference-images``) in the same run, scaled
-linearly to the full size, so the ratio compares like with like.  Captions come
+Bleu(4) and Cider on a subset (``--reference-images``) in the same run, in a clean
+process that imports nothing of this project (``bench/cocoeval_worker.py``),
+scaled linearly to the full size, so the ratio compares like with like.  Captions come
 from the synthetic data's templates, so n-gram statistics resemble real captions.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -48,20 +55,25 @@ def main(argv=None):
         f"captioning.metrics.score_captions, {args.images} images x 5 refs: median {ours:.2f} s "
         f"(BLEU-4 {scores['BLEU-4']:.4f}, CIDEr-D {scores['CIDEr-D']:.4f})"
     )
-    try:
-        from pycocoevalcap.bleu.bleu import Bleu
-        from pycocoevalcap.cider.cider import Cider
-    except ImportError:
+    if importlib.util.find_spec("pycocoevalcap") is None:
         print("pycocoevalcap not installed: no reference timing")
         return
     n = args.reference_images
-    sub_refs = {i: refs[i] for i in range(n)}
-    sub_res = {i: [hyps[i]] for i in range(n)}
-    ref_t, _ = timed(
-        lambda: (Bleu(4).compute_score(sub_refs, sub_res, verbose=0), Cider().compute_score(sub_refs, sub_res)), 1
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.json"
+        path.write_text(json.dumps({"refs": {i: refs[i] for i in range(n)}, "hyps": {i: hyps[i] for i in range(n)}}))
+        worker = Path(__file__).with_name("cocoeval_worker.py")
+        out = json.loads(
+            subprocess.run([sys.executable, str(worker), str(path)], capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+    ref_t = out["seconds"]
     scaled = ref_t * args.images / n
-    print(f"pycocoevalcap Bleu(4) + Cider, {n} images: {ref_t:.2f} s -> ~{scaled:.0f} s for {args.images} images")
+    print(
+        f"pycocoevalcap Bleu(4) + Cider, {n} images, clean process (modules of this project loaded: "
+        f"{', '.join(out['imported_ours']) or 'none'}): {ref_t:.2f} s -> ~{scaled:.0f} s for {args.images} images"
+    )
     print(
         f"summary: {args.images} images scored in {ours:.1f} s, {scaled / ours:.0f}x faster than pycocoevalcap (scaled)"
     )

@@ -1,13 +1,16 @@
 """Benchmark: one LSTM training step (loss + all gradients) at COCO's dimensions.
 
-    python bench/bench_train_step.py [--batch-sizes 25 128] [--repeats 15]
+    python bench/bench_train_step.py [--batch-sizes 25 128] [--repeats 15] [--rounds 3]
 
-Compares, in the same process and interleaved round by round:
-  * ``captioning``   this package (CaptioningRNN.loss);
-  * ``numpy-ref``    the plain NumPy reference in tests/reference.py;
-  * ``torch``        torch.nn.LSTM + Embedding + Linear, padded batch, 2 threads,
-                     in a subprocess so its OpenMP pool and Numba's never meet
-                     (only if torch is importable; it is never a dependency).
+Every implementation runs in a clean process of its own (``bench/step_worker.py``),
+with its own defaults, on the same batch; the rounds interleave them so drift on a
+shared machine hits all alike, and each figure is the median over rounds:
+
+  * ``captioning``            this package (CaptioningRNN.loss), as imported: serial kernels;
+  * ``captioning-workqueue``  the same with NUMBA_THREADING_LAYER=workqueue: parallel kernels allowed;
+  * ``numpy-ref``             the plain NumPy reference in tests/reference.py;
+  * ``torch``                 torch.nn.LSTM + Embedding + Linear, padded batch, torch's default threads
+                              (only if torch is importable; it is never a dependency).
 
 Batches are synthetic but shaped like COCO: caption lengths ~ round(N(10.5, 2.5))
 clipped to [5, 15] words plus <END>, padded to T = 16 inputs, and words drawn from
@@ -18,26 +21,17 @@ the fraction of this machine's sgemm rate achieved, and first-call latency.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-# captioning sets OMP_WAIT_POLICY=PASSIVE for its own OpenMP pool on import; the
-# torch worker runs in a subprocess with the environment as the user gave it.
-USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import reference  # noqa: E402
-
-import captioning  # noqa: E402
-
+WORKER = Path(__file__).with_name("step_worker.py")
 V, D, W, H, T = 1004, 512, 256, 512, 16
 
 
@@ -56,26 +50,6 @@ def make_batch(N: int, seed: int = 0):
     return features, captions
 
 
-def make_model():
-    words = ["<NULL>", "<START>", "<END>", "<UNK>"] + [f"w{i}" for i in range(V - 4)]
-    return captioning.CaptioningRNN(
-        {w: i for i, w in enumerate(words)}, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type="lstm", seed=0
-    )
-
-
-def sgemm_rate(repeats: int = 20) -> float:
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((2048, 512), dtype=np.float32)
-    b = rng.standard_normal((512, 2048), dtype=np.float32)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t0)
-    return 2 * 2048 * 512 * 2048 / float(np.median(times))
-
-
 def gemm_flops(captions: np.ndarray) -> float:
     """Matrix-product FLOPs that CaptioningRNN.loss performs on this batch."""
     N = captions.shape[0]
@@ -90,78 +64,17 @@ def gemm_flops(captions: np.ndarray) -> float:
     return float(proj + words + recurrence + vocab)
 
 
-def torch_step_factory(N: int, features, captions):
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    embed, proj = torch.nn.Embedding(V, W), torch.nn.Linear(D, H)
-    lstm, vocab = torch.nn.LSTM(W, H, batch_first=True), torch.nn.Linear(H, V)
-    params = [*embed.parameters(), *proj.parameters(), *lstm.parameters(), *vocab.parameters()]
-    f = torch.from_numpy(features)
-    cin = torch.from_numpy(captions[:, :-1].astype(np.int64))
-    cout = torch.from_numpy(captions[:, 1:].astype(np.int64))
-
-    def step():
-        for p in params:
-            p.grad = None
-        h0 = proj(f).unsqueeze(0)
-        out, _ = lstm(embed(cin), (h0, torch.zeros_like(h0)))
-        scores = vocab(out)
-        loss = (
-            torch.nn.functional.cross_entropy(scores.reshape(-1, V), cout.reshape(-1), ignore_index=0, reduction="sum")
-            / N
-        )
-        loss.backward()
-        return float(loss.detach())
-
-    return step
-
-
-def torch_worker(N: int, repeats: int, warmup: int) -> None:
-    """Subprocess entry: time the torch step and print the median seconds."""
-    features, captions = make_batch(N)
-    step = torch_step_factory(N, features, captions)
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    print(float(np.median(times)))
-
-
-def torch_median(N: int, repeats: int, warmup: int) -> float | None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    env = dict(os.environ)
-    env.pop("OMP_WAIT_POLICY", None)
-    if USER_OMP_WAIT_POLICY is not None:
-        env["OMP_WAIT_POLICY"] = USER_OMP_WAIT_POLICY
-    res = subprocess.run(
-        [sys.executable, __file__, "--torch-worker", str(N), str(repeats), str(warmup)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(res.stdout.strip().splitlines()[-1])
-
-
 FIRST_CALL = """
 import time, numpy as np
 t0 = time.perf_counter()
 import captioning
 t1 = time.perf_counter()
 import sys; sys.path.insert(0, {bench!r})
-from bench_train_step import make_batch, make_model
-m = make_model(); f, c = make_batch(25)
-t2 = time.perf_counter(); m.loss(f, c); t3 = time.perf_counter(); m.loss(f, c); t4 = time.perf_counter()
+from bench_train_step import D, H, V, W, make_batch
+from step_worker import captioning_step
+f, c = make_batch(25)
+step, _ = captioning_step({{"features": f, "captions": c}}, (V, D, W, H))
+t2 = time.perf_counter(); step(); t3 = time.perf_counter(); step(); t4 = time.perf_counter()
 print(t1 - t0, t3 - t2, t4 - t3)
 """
 
@@ -183,29 +96,45 @@ def first_call_latency() -> dict:
     return out
 
 
-def bench(N: int, repeats: int, warmup: int, use_torch: bool) -> dict:
+IMPLEMENTATIONS = {  # name -> (worker implementation, extra environment)
+    "captioning": ("captioning", {}),
+    "captioning-workqueue": ("captioning", {"NUMBA_THREADING_LAYER": "workqueue"}),
+    "numpy-ref": ("numpy-ref", {}),
+    "torch": ("torch", {}),
+}
+
+
+def clean_env(extra: dict) -> dict:
+    """The user's environment without settings that would favour or handicap one implementation."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
+    return {**env, **extra}
+
+
+def run_worker(impl: str, batch: Path, repeats: int, warmup: int, extra: dict) -> dict:
+    res = subprocess.run(
+        [sys.executable, str(WORKER), impl, str(batch), str(repeats), str(warmup)],
+        env=clean_env(extra),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def bench(N: int, repeats: int, warmup: int, rounds: int, names: list[str], tmp: Path) -> dict:
     features, captions = make_batch(N)
-    model = make_model()
-    params64 = model.params  # the reference runs on the same float32 params
-    impls = {
-        "captioning": lambda: model.loss(features, captions)[0],
-        "numpy-ref": lambda: reference.captioning_loss(params64, features, captions, "lstm")[0],
-    }
-    times = {k: [] for k in impls}
-    for _ in range(warmup):
-        for fn in impls.values():
-            fn()
-    for _ in range(repeats):
-        for name, fn in impls.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    med = {k: float(np.median(v)) for k, v in times.items()}
-    if use_torch:
-        t = torch_median(N, repeats, warmup)
-        if t is not None:
-            med["torch"] = t
-    return {"N": N, "median_s": med, "flops": gemm_flops(captions)}
+    batch = tmp / f"batch{N}.npz"
+    np.savez(batch, features=features, captions=captions, dims=np.array([V, D, W, H]))
+    samples = {name: [] for name in names}
+    info = {}
+    for _ in range(rounds):
+        for name in names:
+            impl, extra = IMPLEMENTATIONS[name]
+            out = run_worker(impl, batch, repeats, warmup, extra)
+            samples[name].append(out["median_s"])
+            info[name] = out
+    med = {k: float(np.median(v)) for k, v in samples.items()}
+    return {"N": N, "median_s": med, "flops": gemm_flops(captions), "info": info}
 
 
 def main(argv=None):
@@ -213,21 +142,23 @@ def main(argv=None):
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[25, 128])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
-    ap.add_argument("--torch-worker", type=int, nargs=3, metavar=("N", "REPEATS", "WARMUP"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.torch_worker:
-        return torch_worker(*args.torch_worker)
+    names = [n for n in IMPLEMENTATIONS if n != "torch" or (not args.no_torch and importlib.util.find_spec("torch"))]
 
-    rate = sgemm_rate()
     latency = first_call_latency()
-    rows = [bench(N, args.repeats, args.warmup, not args.no_torch) for N in args.batch_sizes]
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [bench(N, args.repeats, args.warmup, args.rounds, names, Path(tmp)) for N in args.batch_sizes]
+        np.savez(Path(tmp) / "none.npz", dims=np.array([V, D, W, H]))
+        rate = 2 * 2048 * 512 * 2048 / run_worker("sgemm", Path(tmp) / "none.npz", 20, 2, {})["median_s"]
 
-    print(
-        f"sgemm (2048x512 @ 512x2048, float32): {rate / 1e9:.0f} GFLOP/s; "
-        f"numba threads {captioning.kernels._jit.numba.get_num_threads()}"
-    )
+    print(f"sgemm (2048x512 @ 512x2048, float32, clean numpy process): {rate / 1e9:.0f} GFLOP/s")
+    for name, out in rows[0]["info"].items():
+        print(
+            f"  {name}: {out['threads']}; modules of this project loaded: {', '.join(out['imported_ours']) or 'none'}"
+        )
     print("\n| N | implementation | median ms | captions/s | vs numpy-ref | vs torch | % of sgemm rate |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -235,15 +166,16 @@ def main(argv=None):
         for name, t in med.items():
             vs_ref = med["numpy-ref"] / t
             vs_torch = f"{med['torch'] / t:.2f}x" if "torch" in med else "n/a"
-            frac = f"{100 * r['flops'] / t / rate:.0f}%" if name == "captioning" else ""
+            frac = f"{100 * r['flops'] / t / rate:.0f}%" if name.startswith("captioning") else ""
             print(f"| {r['N']} | {name} | {1e3 * t:.1f} | {r['N'] / t:.0f} | {vs_ref:.2f}x | {vs_torch} | {frac} |")
     print("\nFirst call (seconds: import, first loss(), second loss()):")
     for label, (imp, first, second) in latency.items():
         print(f"  {label}: import {imp:.2f}, first call {first:.2f}, second call {second:.3f}")
     if args.json:
         args.json.write_text(json.dumps({"sgemm_flops": rate, "rows": rows, "first_call": latency}, indent=2))
-    best = {r["N"]: r["median_s"]["numpy-ref"] / r["median_s"]["captioning"] for r in rows}
-    print("summary: " + ", ".join(f"N={n}: {x:.2f}x numpy-ref" for n, x in best.items()))
+    anchor = "torch" if "torch" in names else "numpy-ref"
+    ratios = [f"N={r['N']}: {r['median_s']['captioning'] / r['median_s'][anchor]:.2f}x {anchor}'s time" for r in rows]
+    print("summary: captioning takes " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

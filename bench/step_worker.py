@@ -1,0 +1,110 @@
+"""One implementation of the LSTM training step, timed in a process of its own (run by bench_train_step.py).
+
+    python bench/step_worker.py {captioning,numpy-ref,torch,sgemm} BATCH.npz REPEATS WARMUP
+
+Only numpy is imported up front; each implementation imports what it needs inside
+its factory, so the torch anchor's process holds nothing of this project and runs
+with torch's own defaults (threads, OpenMP).  Prints one JSON line: the median
+seconds, the threads used and which of this project's modules the process loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+OURS = ("captioning", "reference")
+
+
+def captioning_step(batch, dims):
+    import captioning
+
+    V, D, W, H = dims
+    words = ["<NULL>", "<START>", "<END>", "<UNK>"] + [f"w{i}" for i in range(V - 4)]
+    model = captioning.CaptioningRNN(
+        {w: i for i, w in enumerate(words)}, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type="lstm", seed=0
+    )
+    features, captions = batch["features"], batch["captions"]
+    import numba
+
+    return (
+        lambda: model.loss(features, captions)[0]
+    ), f"numba {numba.get_num_threads()} ({numba.config.THREADING_LAYER})"
+
+
+def numpy_ref_step(batch, dims):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import reference
+
+    V, D, W, H = dims
+    rng = np.random.default_rng(0)
+    params = {
+        "W_embed": rng.standard_normal((V, W)) / 100, "W_proj": rng.standard_normal((D, H)) / np.sqrt(D),
+        "b_proj": np.zeros(H), "Wx": rng.standard_normal((W, 4 * H)) / np.sqrt(W),
+        "Wh": rng.standard_normal((H, 4 * H)) / np.sqrt(H), "b": np.zeros(4 * H),
+        "W_vocab": rng.standard_normal((H, V)) / np.sqrt(H), "b_vocab": np.zeros(V),
+    }  # fmt: skip
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    features, captions = batch["features"], batch["captions"]
+    return (lambda: reference.captioning_loss(params, features, captions, "lstm")[0]), "numpy defaults"
+
+
+def torch_step(batch, dims):
+    import torch
+
+    V, D, W, H = dims
+    torch.manual_seed(0)
+    embed, proj = torch.nn.Embedding(V, W), torch.nn.Linear(D, H)
+    lstm, vocab = torch.nn.LSTM(W, H, batch_first=True), torch.nn.Linear(H, V)
+    params = [*embed.parameters(), *proj.parameters(), *lstm.parameters(), *vocab.parameters()]
+    captions = batch["captions"]
+    N = len(captions)
+    f = torch.from_numpy(batch["features"])
+    cin = torch.from_numpy(captions[:, :-1].astype(np.int64))
+    cout = torch.from_numpy(captions[:, 1:].astype(np.int64))
+
+    def step():
+        for p in params:
+            p.grad = None
+        h0 = proj(f).unsqueeze(0)
+        out, _ = lstm(embed(cin), (h0, torch.zeros_like(h0)))
+        scores = vocab(out).reshape(-1, V)
+        loss = torch.nn.functional.cross_entropy(scores, cout.reshape(-1), ignore_index=0, reduction="sum") / N
+        loss.backward()
+        return float(loss.detach())
+
+    return step, f"torch {torch.__version__}, {torch.get_num_threads()} threads (its default)"
+
+
+def sgemm_step(batch, dims):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2048, 512), dtype=np.float32)
+    b = rng.standard_normal((512, 2048), dtype=np.float32)
+    return (lambda: a @ b), "numpy defaults"
+
+
+FACTORIES = {"captioning": captioning_step, "numpy-ref": numpy_ref_step, "torch": torch_step, "sgemm": sgemm_step}
+
+
+def main(argv=None) -> None:
+    impl, path, repeats, warmup = (argv or sys.argv[1:])[:4]
+    with np.load(path) as z:
+        batch = {k: z[k] for k in z.files}
+    step, threads = FACTORIES[impl](batch, tuple(int(x) for x in batch["dims"]))
+    for _ in range(int(warmup)):
+        step()
+    times = []
+    for _ in range(int(repeats)):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    ours = sorted(m for m in sys.modules if m.split(".")[0] in OURS and "." not in m)
+    print(json.dumps({"median_s": float(np.median(times)), "threads": threads, "imported_ours": ours}))
+
+
+if __name__ == "__main__":
+    main()
