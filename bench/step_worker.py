@@ -22,9 +22,10 @@ OURS = ("captioning", "reference")
 
 def captioning_step(batch, dims):
     import captioning
+    from captioning.vocab import SPECIAL_TOKENS
 
     V, D, W, H = dims
-    words = ["<NULL>", "<START>", "<END>", "<UNK>"] + [f"w{i}" for i in range(V - 4)]
+    words = [*SPECIAL_TOKENS, *(f"w{i}" for i in range(V - len(SPECIAL_TOKENS)))]
     model = captioning.CaptioningRNN(
         {w: i for i, w in enumerate(words)}, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type="lstm", seed=0
     )
