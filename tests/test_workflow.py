@@ -86,6 +86,8 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
         )
         assert len(client.get_metric_history(r.info.run_id, "epoch/val_BLEU-4")) == 2
         assert {"final/greedy_BLEU-4", f"final/{RANDOM_CAPTION_BLEU}"} <= set(r.data.metrics)
+        scored = client.get_metric_history(r.info.run_id, "final/greedy_BLEU-4")[0].timestamp
+        assert r.info.status == "FINISHED" and scored >= r.info.end_time  # scoring kept the training run's end
         assert {"cell_type", "learning_rate", "dataset_id", "git_commit", "captioning_version", "seed"} <= set(
             r.data.params
         )

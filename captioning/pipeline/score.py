@@ -69,7 +69,7 @@ def score_run(
     write_text(out_samples, json.dumps(samples, indent=2))
     caption_grid(out_grid, f"{exp.name} (seed {seed}) on val", samples, load_images(data_dir, "val"))
     info = read_run(run_json)  # the training run, on the server where it was trained
-    run = MlflowRun(info["tracking_uri"], run_id=info["run_id"])
+    run = MlflowRun(info["tracking_uri"], run_id=info["run_id"], reopen=False)  # stays FINISHED
     final = {f"final/greedy_{k}": v for k, v in results["greedy"].items()}
     if beam:
         final.update({f"final/beam{exp.beam_width}_{k}": v for k, v in results["beam"].items()})
@@ -77,7 +77,6 @@ def score_run(
     run.log_metrics(final)
     run.log_artifact(out_samples, "samples")
     run.log_artifact(out_grid, "samples")
-    run.finish()
     best = results.get("beam", results["greedy"])
     return f"{exp.name} seed {seed}: val BLEU-4 {best['BLEU-4']:.3f}, CIDEr-D {best['CIDEr-D']:.3f}"
 

@@ -210,14 +210,17 @@ class MlflowRun:
         run_name: str = "",
         tags=None,
         flush_every: int = 200,
+        reopen: bool = True,
     ):
+        """A new run in ``experiment_id``, or run ``run_id``: reopened (RUNNING again) to continue
+        training, or with ``reopen=False`` only added to (scores), its status and end time unchanged."""
         check_uri(uri)
         self.uri = uri
         self.client = _client(uri)
         if run_id is None:
             run = self.client.create_run(experiment_id, run_name=run_name, tags=tags or {})
             run_id = run.info.run_id
-        else:
+        elif reopen:
             self.client.update_run(run_id, status="RUNNING")
         self.run_id = run_id
         self.flush_every = flush_every
