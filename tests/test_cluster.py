@@ -238,8 +238,8 @@ def test_an_unset_partition_is_named_in_one_line(cluster, tmp_path):
     res = on_slurm(work, env=env, check=False)
     assert res.returncode == 1
     assert (
-        "preflight: profiles/slurm: CAPTIONING_SLURM_PARTITION is not set; export CAPTIONING_SLURM_PARTITION= "
-        "the partition to run in (`sinfo -s` lists them)"
+        "preflight: profiles/slurm: CAPTIONING_SLURM_PARTITION is not set; export it as the partition to run in "
+        "(`sinfo -s` lists them)"
     ) in res.stderr.splitlines()
 
 

@@ -95,10 +95,34 @@ class Forbidden(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # what MLflow >= 3.5 answers to a Host header outside --allowed-hosts
         self.send_response(403)
         self.end_headers()
-        self.wfile.write(b"Invalid Host header")
+        self.wfile.write(b"Invalid Host header - possible DNS rebinding attack detected")
 
     def log_message(self, *args):
         pass
+
+
+class AuthRequired(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # a server with MLflow's basic auth: the client's credentials are MLflow's business
+        self.send_response(401)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def serving(handler):
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_server_asking_for_credentials_passes_the_probe():
+    server = serving(AuthRequired)
+    try:
+        check_uri(f"http://127.0.0.1:{server.server_port}")  # no error: reachable
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_server_refusing_our_host_name_says_how_to_start_it():

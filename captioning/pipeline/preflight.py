@@ -53,7 +53,7 @@ def start_tracking(settings: dict) -> str:
 PROFILE_VARIABLES = {"partition": "CAPTIONING_SLURM_PARTITION", "account": "CAPTIONING_SLURM_ACCOUNT"}
 PROFILE_HINTS = {
     "partition": "the partition to run in (`sinfo -s` lists them)",
-    "account": "your SLURM account, or to an empty string on a cluster without accounting",
+    "account": "your SLURM account, or as an empty string on a cluster without accounting",
 }
 
 
@@ -63,9 +63,7 @@ def check_slurm_requests(requests, timeout: float = 30.0) -> str:
     for r in sorted(requests, key=lambda r: r.rule):
         for field, variable in PROFILE_VARIABLES.items():
             if str(getattr(r, field) or "").startswith(f"${variable}"):
-                raise SlurmRequestError(
-                    f"profiles/slurm: {variable} is not set; export {variable}= {PROFILE_HINTS[field]}"
-                )
+                raise SlurmRequestError(f"profiles/slurm: {variable} is not set; export it as {PROFILE_HINTS[field]}")
         distinct.setdefault((r.cpus, r.mem_mb, r.runtime, r.partition, r.account), r)
     for r in distinct.values():
         cmd = r.test_command()
@@ -78,8 +76,8 @@ def check_slurm_requests(requests, timeout: float = 30.0) -> str:
         if res.returncode:
             said = " ".join(line.removeprefix("sbatch: error: ") for line in res.stderr.strip().splitlines()[-2:])
             raise SlurmRequestError(
-                f"SLURM refuses rule {r.rule}'s jobs ({said}); `{shlex.join(cmd)}` failed. Set slurm_partition and "
-                "slurm_account under default-resources in profiles/slurm/config.yaml, or lower the rule's threads "
+                f"SLURM refuses rule {r.rule}'s jobs ({said}); `{shlex.join(cmd)}` failed. Check "
+                f"{' and '.join(PROFILE_VARIABLES.values())} (profiles/slurm), or lower the rule's threads "
                 "(config threads.*) or memory (--set-resources)"
             )
     return f"SLURM: {len(distinct)} distinct job requests accepted by sbatch --test-only"

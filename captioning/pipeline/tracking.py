@@ -87,19 +87,22 @@ def check_uri(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
 
 
 def _probe_server(uri: str, timeout: float) -> None:
+    """One request with a short timeout.  Authentication (401, or 403 for permissions) is left to MLflow."""
     url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1"
     where = f"MLflow tracking server {uri}"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as err:
-        if err.code == 403:
+        body = err.read(200).decode("utf-8", "replace")
+        if err.code == 403 and "Invalid Host header" in body:  # MLflow >= 3.5's DNS-rebinding protection
             host = urllib.parse.urlsplit(uri).hostname
             raise TrackingError(
                 f"{where} refused this client's Host header '{host}' (HTTP 403): start the server with "
                 f"--allowed-hosts '{host}:*' (see README, 'Running on a cluster')"
             ) from None
-        raise TrackingError(f"{where} answered HTTP {err.code} to {url}: {err.reason}") from None
+        if err.code >= 500 or err.code == 404:
+            raise TrackingError(f"{where} answered HTTP {err.code} to {url}: {err.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise TrackingError(
