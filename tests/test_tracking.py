@@ -126,9 +126,7 @@ def test_a_server_asking_for_credentials_passes_the_probe():
 
 
 def test_a_server_refusing_our_host_name_says_how_to_start_it():
-    server = http.server.HTTPServer(("127.0.0.1", 0), Forbidden)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = serving(Forbidden)
     try:
         uri = f"http://localhost:{server.server_port}"
         with pytest.raises(TrackingError) as err:
@@ -139,7 +137,6 @@ def test_a_server_refusing_our_host_name_says_how_to_start_it():
         )
     finally:
         server.shutdown()
-        thread.join()
         server.server_close()
 
 
