@@ -15,7 +15,7 @@ from ..evaluation import RANDOM_CAPTION_BLEU, eval_images, evaluate, evaluate_mo
 from ..metrics import human_agreement
 from .experiment import Experiment, blind
 from .plots import caption_grid
-from .tracking import MlflowRun, read_run
+from .tracking import MlflowRun, check_uri, read_run
 
 
 def load_images(data_dir, split: str):
@@ -69,6 +69,7 @@ def score_run(
     write_text(out_samples, json.dumps(samples, indent=2))
     caption_grid(out_grid, f"{exp.name} (seed {seed}) on val", samples, load_images(data_dir, "val"))
     info = read_run(run_json)  # the training run, on the server where it was trained
+    check_uri(info["tracking_uri"])
     run = MlflowRun(info["tracking_uri"], run_id=info["run_id"], reopen=False)  # stays FINISHED
     final = {f"final/greedy_{k}": v for k, v in results["greedy"].items()}
     if beam:

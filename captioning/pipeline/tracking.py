@@ -216,8 +216,8 @@ class MlflowRun:
         reopen: bool = True,
     ):
         """A new run in ``experiment_id``, or run ``run_id``: reopened (RUNNING again) to continue
-        training, or with ``reopen=False`` only added to (scores), its status and end time unchanged."""
-        check_uri(uri)
+        training, or with ``reopen=False`` only added to (scores), its status and end time unchanged.
+        Callers check ``uri`` first (:func:`check_uri`, done by :meth:`Tracking.in_force`)."""
         self.uri = uri
         self.client = _client(uri)
         if run_id is None:
