@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 
 from ..errors import CaptioningError
-from .tracking import resolve_uri, setup_experiment
+from .tracking import Tracking
 
 
 class SlurmRequestError(CaptioningError):
@@ -44,9 +44,8 @@ class SlurmRequest:
 
 def start_tracking(settings: dict) -> str:
     """Create the store and the experiment of the config's ``mlflow`` section at the server in force."""
-    uri = resolve_uri(settings["tracking_uri"])
-    exp_id = setup_experiment(uri, settings["experiment"])
-    return f"MLflow: experiment '{settings['experiment']}' (id {exp_id}) at {uri}"
+    where = Tracking.in_force(settings)
+    return f"MLflow: experiment '{where.experiment_name}' (id {where.experiment_id}) at {where.uri}"
 
 
 # The profile's settings, read from the environment (profiles/slurm/config.yaml).
