@@ -59,16 +59,14 @@ def eval_images(data: dict, split: str, max_images: int | None) -> np.ndarray:
     return images if max_images is None else images[:max_images]
 
 
-def evaluate(
-    model, data: dict, split: str = "val", images=None, features=None, batch_size: int = 500, **decode_args
-) -> tuple[dict, dict[int, str]]:
-    """Decode ``images`` of ``split`` and score them against all their references.
+def decode_images(
+    model, data: dict, split: str, images, features=None, batch_size: int = 500, **decode_args
+) -> dict[int, str]:
+    """{image: decoded sentence} for ``images`` of ``split``, decoded ``batch_size`` images at a time.
 
-    ``features`` overrides the split's image features (e.g. zeros for an image-blind
-    baseline).  Returns the scores and the decoded {image: sentence}.
+    ``features`` overrides the split's image features (e.g. zeros for an image-blind baseline).
     """
-    images = eval_images(data, split, None) if images is None else np.asarray(images)
-    refs = split_references(data, split, images)
+    images = np.asarray(images)
     feats = data[f"{split}_features"][images] if features is None else features
     hyps: dict[int, str] = {}
     for start in range(0, len(images), batch_size):
@@ -77,7 +75,19 @@ def evaluate(
             images[start : start + batch_size], decode_captions(tokens, data["idx_to_word"], plain=True), strict=True
         ):
             hyps[int(i)] = sentence
-    return score_captions(refs, hyps), hyps
+    return hyps
+
+
+def evaluate(
+    model, data: dict, split: str = "val", images=None, features=None, batch_size: int = 500, **decode_args
+) -> tuple[dict, dict[int, str]]:
+    """Decode ``images`` of ``split`` (all when None) and score them against all their references.
+
+    Returns the scores and the decoded {image: sentence}.
+    """
+    images = eval_images(data, split, None) if images is None else np.asarray(images)
+    hyps = decode_images(model, data, split, images, features, batch_size, **decode_args)
+    return score_captions(split_references(data, split, images), hyps), hyps
 
 
 def mean_loss(model, captions: np.ndarray, features: np.ndarray, batch_size: int = 512) -> float:

@@ -17,6 +17,14 @@ import numpy as np
 
 MAX_N = 4
 METRIC_NAMES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D")
+# The per-image columns of image_stats before CIDEr-D: summed over images, they determine corpus BLEU-1..4.
+BLEU_STATS = (
+    "hyp_len",
+    "ref_len",
+    *(f"correct_{n}" for n in range(1, MAX_N + 1)),
+    *(f"guess_{n}" for n in range(1, MAX_N + 1)),
+)
+N_STATS = len(BLEU_STATS) + 1
 
 
 # ------------------------------------------------------------------ n-gram tables
@@ -101,23 +109,62 @@ class _Prepared:
 
 def corpus_bleu(refs: dict, hyps: dict) -> list[float]:
     """Corpus BLEU-1..4 of ``hyps`` {image_id: str} against ``refs`` {image_id: [str, ...]}."""
-    return _bleu(_prepare(refs, hyps))
+    return [float(b) for b in bleu_from_sums(_bleu_stats(_prepare(refs, hyps)).sum(axis=0))]
 
 
 def cider_d(refs: dict, hyps: dict, sigma: float = 6.0) -> float:
     """CIDEr-D (pycocoevalcap's Cider) of ``hyps`` against ``refs``, averaged over images."""
-    return _cider(_prepare(refs, hyps), sigma)
+    return float(_cider(_prepare(refs, hyps), sigma).mean())
 
 
 def score_captions(refs: dict, hyps: dict) -> dict:
     """BLEU-1..4 and CIDEr-D from one pass over the n-grams."""
+    return corpus_scores(image_stats(refs, hyps))
+
+
+def image_stats(refs: dict, hyps: dict) -> np.ndarray:
+    """Per-image statistics (M, N_STATS), images in the order of ``hyps``, that the corpus scores are functions of.
+
+    Columns: the BLEU counts of :data:`BLEU_STATS` (summed over images, they give
+    corpus BLEU) and each image's CIDEr-D (averaged, CIDEr-D).  A bootstrap over
+    images resamples these rows; CIDEr-D's document frequencies stay those of the
+    whole set, as in COCO-style significance tests.
+    """
     prep = _prepare(refs, hyps)
-    return dict(zip(METRIC_NAMES, [*_bleu(prep), _cider(prep)], strict=True))
+    return np.column_stack([_bleu_stats(prep), _cider(prep)])
 
 
-def _bleu(prep: _Prepared) -> list[float]:
-    M, n_refs, ref_img, lens, tables = prep.M, prep.n_refs, prep.ref_img, prep.lens, prep.tables
+def corpus_scores(stats: np.ndarray) -> dict:
+    """BLEU-1..4 and CIDEr-D of the images whose :func:`image_stats` rows are ``stats`` (M, N_STATS)."""
+    return dict(zip(METRIC_NAMES, map(float, metrics_of(stats.T)), strict=True))
+
+
+def metrics_of(columns: np.ndarray) -> np.ndarray:
+    """BLEU-1..4 and CIDEr-D (5, ...) of :func:`image_stats` columns laid out as (N_STATS, ..., M).
+
+    Vectorised over the batch dimensions ``...``, so a bootstrap scores all its
+    resamples (each a set of M image rows) in one call.
+    """
+    sums = columns[: len(BLEU_STATS)].sum(axis=-1)  # (10, ...)
+    bleu = bleu_from_sums(np.moveaxis(sums, 0, -1))  # (..., 4)
+    return np.concatenate([np.moveaxis(bleu, -1, 0), columns[len(BLEU_STATS)].mean(axis=-1)[None]])
+
+
+def bleu_from_sums(sums: np.ndarray) -> np.ndarray:
+    """BLEU-1..4 (..., 4) from summed :data:`BLEU_STATS` counts (..., 10), pycocoevalcap's formula."""
     tiny, small = 1e-15, 1e-9
+    hyp_len, ref_len = sums[..., 0], sums[..., 1]
+    correct, guess = sums[..., 2 : 2 + MAX_N], sums[..., 2 + MAX_N : 2 + 2 * MAX_N]
+    precision = np.cumprod((correct + tiny) / (guess + small), axis=-1)
+    bleus = precision ** (1.0 / np.arange(1, MAX_N + 1))
+    ratio = (hyp_len + tiny) / (ref_len + small)
+    brevity = np.where(ratio < 1, np.exp(1 - 1 / np.minimum(ratio, 1)), 1.0)
+    return bleus * brevity[..., None]
+
+
+def _bleu_stats(prep: _Prepared) -> np.ndarray:
+    """(M, 10) per image: hypothesis length, closest reference length, clipped matches and guesses for n = 1..4."""
+    M, n_refs, ref_img, lens, tables = prep.M, prep.n_refs, prep.ref_img, prep.lens, prep.tables
     hyp_len, ref_len = lens[:M], lens[M:]
     # closest reference length per image, ties to the shorter one
     key = np.abs(ref_len - hyp_len[ref_img]) * (ref_len.max() + 1) + ref_len
@@ -136,19 +183,13 @@ def _bleu(prep: _Prepared) -> list[float]:
             first = np.concatenate([[True], rk[1:] != rk[:-1]])
             rk, rc = rk[first], np.maximum.reduceat(rc, np.flatnonzero(first))
         clipped = np.minimum(t.count[is_hyp], _lookup(rk, rc, k[is_hyp]))
-        correct.append(float(clipped.sum()))
-        guess.append(float(np.maximum(hyp_len - n + 1, 0).sum()))
-    bleus, b = [], 1.0
-    for n in range(MAX_N):
-        b *= (correct[n] + tiny) / (guess[n] + small)
-        bleus.append(b ** (1.0 / (n + 1)))
-    ratio = (hyp_len.sum() + tiny) / (closest.sum() + small)
-    if ratio < 1:
-        bleus = [x * math.exp(1 - 1 / ratio) for x in bleus]
-    return bleus
+        correct.append(np.bincount(t.sent[is_hyp], weights=clipped, minlength=M))
+        guess.append(np.maximum(hyp_len - n + 1, 0).astype(np.float64))
+    return np.column_stack([hyp_len, closest, *correct, *guess]).astype(np.float64)
 
 
-def _cider(prep: _Prepared, sigma: float = 6.0) -> float:
+def _cider(prep: _Prepared, sigma: float = 6.0) -> np.ndarray:
+    """(M,) CIDEr-D of each image."""
     M, n_refs, ref_img, lens, tables = prep.M, prep.n_refs, prep.ref_img, prep.lens, prep.tables
     S = len(lens)
     img_of = np.concatenate([np.arange(M), ref_img])
@@ -170,8 +211,7 @@ def _cider(prep: _Prepared, sigma: float = 6.0) -> float:
         dot = np.bincount(t.sent[is_ref] - M, weights=np.minimum(vh, vr) * vr, minlength=len(ref_img))
         denom = norm[:M][ref_img] * norm[M:]
         total += np.where(denom != 0, dot / np.where(denom != 0, denom, 1), dot) * penalty
-    per_image = np.bincount(ref_img, weights=total, minlength=M) / MAX_N / n_refs * 10.0
-    return float(per_image.mean())
+    return np.bincount(ref_img, weights=total, minlength=M) / MAX_N / n_refs * 10.0
 
 
 def human_agreement(refs: dict) -> dict:

@@ -170,6 +170,7 @@ class CaptioningSolver:
             "iterations": st.iteration,
             "final_loss": st.loss_history[-1] if st.loss_history else None,
             "best_epoch": st.best_epoch,
+            "select_metric": self.select_metric,
             f"best_val_{self.select_metric}": st.best_score,
             "stopped_early": st.stopped_early,
             "seconds": time.perf_counter() - t_start,

@@ -18,7 +18,7 @@ def small_dataset(tmp_path_factory):
     from captioning.data import pca, synthetic
 
     out = tmp_path_factory.mktemp("synthetic")
-    synthetic.generate(out, synthetic.SyntheticConfig(n_train=60, n_val=20, seed=1), progress=False)
+    synthetic.generate(out, synthetic.SyntheticConfig(n_train=60, n_val=20, n_test=20, seed=1), progress=False)
     pca.prepare_pca(out, dim=32, progress=False)
     return out
 

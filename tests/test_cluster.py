@@ -95,7 +95,7 @@ def test_every_job_but_the_local_rules_went_through_sbatch(cluster, smoke_on_slu
         line.split() for line in plan.stdout.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line.strip()
     )
     remote = sum(int(n) for rule, n in counts.items() if rule not in ("all", "collect"))
-    assert remote == 12  # synthetic_data, pca, gradcheck, human_ceiling, 4 x train, 4 x score
+    assert remote == 14  # synthetic_data, pca, gradcheck, human_ceiling, 5 x train, 5 x score
     finished = jobs_in(slurm, work)
     assert len(finished) == remote, finished
     assert {j["JobState"] for j in finished} == {"COMPLETED"} and {j["Partition"] for j in finished} == {"debug"}
@@ -110,14 +110,20 @@ def test_all_runs_are_on_the_server_finished_with_metrics_and_artifacts(cluster,
     client = MlflowClient(tracking_uri=server.uri)
     exp = client.get_experiment_by_name("smoke")
     runs = client.search_runs([exp.experiment_id])
-    assert sorted(r.info.run_name for r in runs) == ["lstm-seed0", "lstm-seed1", "lstm_blind-seed0", "rnn-seed0"]
+    assert sorted(r.info.run_name for r in runs) == [
+        "lstm-seed0",
+        "lstm-seed1",
+        "lstm_blind-seed0",
+        "rnn-h32-seed0",
+        "rnn-h48-seed0",
+    ]
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.info.artifact_uri.startswith("mlflow-artifacts:/")  # proxied: no shared directory needed
-        assert {"final/greedy_BLEU-4", "epoch/val_BLEU-4", "train_loss"} <= set(r.data.metrics)
+        assert {"final/test_greedy_BLEU-4", "epoch/val_BLEU-4", "train_loss"} <= set(r.data.metrics)
         with tempfile.TemporaryDirectory() as tmp:
             path = client.download_artifacts(r.info.run_id, "checkpoint/model.npz", tmp)
-            assert np.load(path)["params/Wh"].shape[0] == 32
+            assert np.load(path)["params/Wh"].shape[0] == int(r.data.params["hidden_dim"])
 
 
 def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, smoke_on_slurm):

@@ -8,6 +8,8 @@ import socket
 import threading
 import zipfile
 
+import h5py
+import numpy as np
 import pytest
 
 from captioning.data import layout
@@ -71,10 +73,11 @@ class Server:
 
 
 def layout_zip(directory, drop=()) -> bytes:
+    """The cs231n archive's layout: train2014 and val2014 files only (no test split)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for path in sorted(directory.iterdir()):
-            if path.name not in drop:
+            if path.name not in drop and not path.name.startswith("test2014"):
                 zf.write(path, f"coco_captioning/{path.name}")
     return buf.getvalue()
 
@@ -93,13 +96,50 @@ def server(archive):
 
 def test_full_download_extract_and_load(server, archive, tmp_path):
     sha = hashlib.sha256(archive).hexdigest()
-    out = fetch_coco(server.url, tmp_path / "coco", tmp_path / "cache", size=len(archive), sha256=sha, progress=False)
+    out = fetch_coco(
+        server.url, tmp_path / "coco", tmp_path / "cache", size=len(archive), sha256=sha, test_images=6, progress=False
+    )
     assert sorted(p.name for p in out.iterdir()) == sorted(
         layout.raw_files() + ["train2014_images.h5", "val2014_images.h5"]
     )
     assert (tmp_path / "cache" / "coco_captioning.zip").read_bytes() == archive
     prepare_pca(out, dim=8, progress=False)
-    assert load_coco_data(out)["train_features"].shape == (60, 8)
+    data = load_coco_data(out)
+    assert data["train_features"].shape == (60, 8) and data["val_features"].shape == (14, 8)
+    assert load_coco_data(out, splits=("test",))["test_features"].shape == (6, 8)
+
+
+def test_test_split_is_held_out_of_val_and_traceable(server, small_dataset, tmp_path):
+    """COCO's test split: 6 of the archive's 20 val images, disjoint from the new val, with their own captions."""
+    out = fetch_coco(server.url, tmp_path / "coco", tmp_path / "cache", test_images=6, test_seed=3, progress=False)
+    original = load_coco_data(small_dataset, pca_features=False)
+    val = load_coco_data(out, pca_features=False)
+    test = load_coco_data(out, pca_features=False, splits=("test",))
+    np.testing.assert_array_equal(val["train_captions"], original["train_captions"])
+    src = {}
+    for split, data in (("val", val), ("test", test)):
+        with h5py.File(out / layout.features_file(split, pca=False)) as f:
+            src[split] = f["source_index"][()]
+        np.testing.assert_array_equal(data[f"{split}_features"], original["val_features"][src[split]])
+        np.testing.assert_array_equal(data[f"{split}_urls"], original["val_urls"][src[split]])
+        for new, old in enumerate(src[split]):  # every image keeps exactly its own captions
+            np.testing.assert_array_equal(
+                data[f"{split}_captions"][data[f"{split}_image_idxs"] == new],
+                original["val_captions"][original["val_image_idxs"] == old],
+            )
+    assert len(src["test"]) == 6 and len(src["val"]) == 14
+    assert sorted([*src["val"], *src["test"]]) == list(range(20))  # a partition of the archive's val
+    again = fetch_coco(server.url, tmp_path / "again", tmp_path / "cache", test_images=6, test_seed=3, progress=False)
+    with h5py.File(again / layout.features_file("test", pca=False)) as f:
+        np.testing.assert_array_equal(f["source_index"][()], src["test"])  # the seed fixes the choice
+
+
+def test_too_many_test_images_is_one_line_and_leaves_nothing(server, tmp_path):
+    with pytest.raises(
+        DataError, match=r"coco.test_images must be an integer in \[1, 19\].*val2014 has 20 images\), got 20$"
+    ):
+        fetch_coco(server.url, tmp_path / "coco", tmp_path / "cache", test_images=20, progress=False)
+    assert not (tmp_path / "coco").exists()
 
 
 def test_interrupted_transfer_resumes_with_range(server, archive, tmp_path):

@@ -49,7 +49,7 @@ def test_bad_dimensions(rng):
 
 
 def test_prepare_pca_writes_features_and_model(small_dataset):
-    for split, n in (("train", 60), ("val", 20)):
+    for split, n in (("train", 60), ("val", 20), ("test", 20)):
         with h5py.File(small_dataset / layout.features_file(split, pca=True)) as f:
             assert f["features"].shape == (n, 32) and f["features"].dtype == np.float32
             assert f["pca/components"].shape[0] == 32 and f["pca"].attrs["n_samples"] == 60
@@ -61,10 +61,15 @@ def test_prepare_pca_writes_features_and_model(small_dataset):
     ):
         ref = SkPCA(n_components=32, svd_solver="full").fit(raw["features"][()].astype(np.float64))
         np.testing.assert_allclose(np.abs(out["features"][()]), np.abs(ref.transform(raw["features"][()])), atol=1e-3)
+    with (  # test is transformed with the components fitted on train
+        h5py.File(small_dataset / "test2014_vgg16_fc7.h5") as raw,
+        h5py.File(small_dataset / "test2014_vgg16_fc7_pca.h5") as out,
+    ):
+        np.testing.assert_allclose(np.abs(out["features"][()]), np.abs(ref.transform(raw["features"][()])), atol=1e-3)
 
 
 def test_prepare_pca_rejects_too_many_dims_and_writes_nothing(dataset_copy):
-    for split in ("train", "val"):
+    for split in layout.SPLITS:
         (dataset_copy / layout.features_file(split, pca=True)).unlink()
     with pytest.raises(DataError, match=r"prepare_pca: .*train2014_vgg16_fc7\.h5: fit_pca: dim must be .* got 100"):
         prepare_pca(dataset_copy, dim=100, progress=False)

@@ -17,12 +17,31 @@ def digest(directory, names):
     return {n: hashlib.sha256((directory / n).read_bytes()).hexdigest() for n in names}
 
 
+def images(directory, split):
+    with h5py.File(directory / layout.images_file(split)) as f:
+        return f["images"][()]
+
+
+def test_test_split_is_an_independent_stream(tmp_path):
+    """Growing the test split changes neither train nor val, and extends the test images; no test image is a val one."""
+    synthetic.generate(tmp_path / "a", synthetic.SyntheticConfig(n_train=12, n_val=6, n_test=4, seed=7), progress=False)
+    synthetic.generate(tmp_path / "d", synthetic.SyntheticConfig(n_train=12, n_val=6, n_test=8, seed=7), progress=False)
+    for split in layout.TRAINING_SPLITS:
+        np.testing.assert_array_equal(images(tmp_path / "a", split), images(tmp_path / "d", split))
+    np.testing.assert_array_equal(images(tmp_path / "a", "test"), images(tmp_path / "d", "test")[:4])
+    val, test = images(tmp_path / "d", "val"), images(tmp_path / "d", "test")
+    assert not any(np.array_equal(v, t) for v in val for t in test)
+    data = load_coco_data(tmp_path / "d", pca_features=False, splits=("test",))
+    assert data["test_captions"].shape == (40, 17) and data["test_features"].shape[0] == 8
+    assert not any(k.startswith(("train_", "val_")) for k in data)
+
+
 def test_same_seed_same_bytes_and_val_independent_of_train_size(tmp_path):
-    cfg = synthetic.SyntheticConfig(n_train=12, n_val=6, seed=7)
+    cfg = synthetic.SyntheticConfig(n_train=12, n_val=6, n_test=4, seed=7)
     synthetic.generate(tmp_path / "a", cfg, progress=False)
     synthetic.generate(tmp_path / "b", cfg, progress=False)
-    synthetic.generate(tmp_path / "c", synthetic.SyntheticConfig(n_train=20, n_val=6, seed=7), progress=False)
-    names = [*layout.raw_files(), "train2014_images.h5", "val2014_images.h5"]
+    synthetic.generate(tmp_path / "c", synthetic.SyntheticConfig(n_train=20, n_val=6, n_test=4, seed=7), progress=False)
+    names = [*layout.raw_files(), *(layout.images_file(s) for s in layout.SPLITS)]
     assert digest(tmp_path / "a", names) == digest(tmp_path / "b", names)
     with h5py.File(tmp_path / "a" / "val2014_images.h5") as a, h5py.File(tmp_path / "c" / "val2014_images.h5") as c:
         np.testing.assert_array_equal(a["images"][()], c["images"][()])

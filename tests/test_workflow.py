@@ -27,37 +27,90 @@ def smoke(tmp_path_factory):
     return work, time.perf_counter() - start, res
 
 
-def test_smoke_run_writes_the_summary(smoke):
+EXPERIMENTS = ["lstm", "lstm_blind", "rnn-h32", "rnn-h48"]  # config/sweep_smoke.yaml, its rnn grid expanded
+RUNS = [("lstm", "0"), ("lstm", "1"), ("lstm_blind", "0"), ("rnn-h32", "0"), ("rnn-h48", "0")]
+
+
+def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     work, seconds, _ = smoke
-    rows = list(csv.DictReader((work / "smoke/results/summary.csv").open()))
-    runs = [r for r in rows if r["seed"] not in ("mean", "std")]
-    assert sorted((r["experiment"], r["seed"]) for r in runs) == [
-        ("lstm", "0"),
-        ("lstm", "1"),
-        ("lstm_blind", "0"),
-        ("rnn", "0"),
-    ]
-    assert sorted(r["experiment"] for r in rows if r["seed"] == "mean") == ["lstm", "lstm_blind", "rnn"]
+    results = work / "smoke/results"
+    runs = list(csv.DictReader((results / "runs.csv").open()))
+    assert sorted((r["experiment"], r["seed"]) for r in runs) == RUNS
     for r in runs:
         for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D", RANDOM_CAPTION_BLEU):
             assert 0.0 <= float(r[m]) <= (10.0 if "CIDEr" in m else 1.0)
-    lstm = [r for r in runs if r["experiment"] == "lstm"]
-    mean = next(r for r in rows if r["experiment"] == "lstm" and r["seed"] == "mean")
-    assert float(mean["greedy_BLEU-1"]) == pytest.approx(np.mean([float(r["greedy_BLEU-1"]) for r in lstm]), rel=1e-4)
-    md = (work / "smoke/results/summary.md").read_text()
-    assert "| human agreement (leave-one-out) |" in md and "| lstm_blind | lstm | zeros | 1 |" in md
+        scores = json.loads((work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}/scores.json").read_text())
+        assert (scores["split"], scores["n_images"]) == ("test", 60)  # smoke.yaml's n_test
+        history = json.loads(
+            (work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}/history.json").read_text()
+        )
+        assert float(r["val_select"]) == pytest.approx(history["summary"]["best_val_BLEU-4"], rel=1e-5)
+    table = {r["experiment"]: r for r in csv.DictReader((results / "summary.csv").open())}
+    assert sorted(table) == EXPERIMENTS
+    for exp, row in table.items():
+        mine = [r for r in runs if r["experiment"] == exp]
+        for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D"):
+            # the interval's estimate, from the per-image statistics, is the mean of the runs' corpus scores
+            assert float(row[m]) == pytest.approx(np.mean([float(r[m]) for r in mine]), rel=1e-4)
+            assert float(row[f"{m}_lo"]) < float(row[m]) < float(row[f"{m}_hi"])
+    # the grid's best point is chosen by val, whatever test says
+    rnn = {e: np.mean([float(r["val_select"]) for r in runs if r["experiment"] == e]) for e in ("rnn-h32", "rnn-h48")}
+    best_rnn = max(rnn, key=rnn.get)
+    assert {e: table[e]["best_in_group"] for e in rnn} == {e: str(e == best_rnn) for e in rnn}
+    seeing = {e: float(table[e]["val_select"]) for e in table if table[e]["features"] == "image"}
+    best = max(seeing, key=seeing.get)
+    for exp, row in table.items():
+        assert row["vs_best"] == ("" if exp == best else best)
+        assert row["vs_blind"] == ("" if exp == "lstm_blind" else "lstm_blind")
+        if row["vs_best"]:
+            lo, d, hi = (float(row[f"vs_best_BLEU-4{k}"]) for k in ("_lo", "", "_hi"))
+            assert lo <= d <= hi and 0 < float(row["vs_best_BLEU-4_p"]) <= 1
+            assert d == pytest.approx(float(row["greedy_BLEU-4"]) - float(table[best]["greedy_BLEU-4"]), abs=1e-5)
+    md = (results / "summary.md").read_text()
+    assert md.startswith("# Results on the test split\n\n60 test images, never read by training or selection.")
+    assert f"| rnn | **{best_rnn}** ★ | rnn | image | 1 |" in md
+    assert "| human agreement | (leave-one-out) |" in md and "## Paired comparisons" in md
+    other = "rnn" if table[best]["cell_type"] == "lstm" else "lstm"
+    assert f"* {table[best]['cell_type'].upper()} vs {other.upper()}: `{best}` minus `" in md
+    human = json.loads((work / "smoke/runs/synthetic/human_agreement.json").read_text())
+    assert (human["split"], human["n_images"]) == ("test", 60)
     assert (work / "smoke/results/gradcheck.tsv").read_text().count("\tok") == 9
     print(f"smoke workflow took {seconds:.0f} s")
 
 
 def test_smoke_run_writes_non_empty_pngs(smoke):
     work = smoke[0]
-    pngs = ["loss_comparison.png", "val_metrics.png"] + [
-        f"{d}/{e}.png" for d in ("loss_curves", "grids") for e in ("rnn", "lstm", "lstm_blind")
+    pngs = ["loss_comparison.png", "test_metrics.png"] + [
+        f"{d}/{e}.png" for d in ("loss_curves", "grids") for e in EXPERIMENTS
     ]
     for name in pngs:
         data = (work / "smoke/results" / name).read_bytes()
         assert data[:8] == PNG and len(data) > 5000, name
+    assert not (work / "smoke/results/val_metrics.png").exists()
+
+
+def test_the_test_split_reaches_scoring_only(smoke):
+    """Touching the test split's files reruns scoring, the human ceiling and collect, never a training job."""
+    work = smoke[0]
+    data = work / "smoke/data/synthetic"
+    test_files = sorted(p.name for p in data.glob("test2014*"))
+    assert test_files == [
+        "test2014_captions.h5",
+        "test2014_images.h5",
+        "test2014_urls.txt",
+        "test2014_vgg16_fc7.h5",
+        "test2014_vgg16_fc7_pca.h5",
+    ]
+    later = time.time() + 5
+    try:
+        for name in test_files:
+            os.utime(data / name, (later, later))
+        plan = snakemake(work, "-n", "--quiet", "rules").stdout
+        jobs = {line.split()[0] for line in plan.splitlines() if line.strip() and line.split()[-1].isdigit()}
+        assert {"score", "human_ceiling", "collect"} <= jobs and "train" not in jobs and "pca" not in jobs
+    finally:
+        snakemake(work, "--touch")  # mark everything up to date again
+    assert "Nothing to be done" in snakemake(work, "-n").stdout
 
 
 def test_smoke_run_is_tracked_in_mlflow(smoke):
@@ -68,12 +121,7 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
     assert record["tracking_uri"] == f"sqlite:///{work / 'mlflow.db'}"
     assert exp.experiment_id == record["experiment_id"]
     runs = client.search_runs([exp.experiment_id])
-    assert sorted((r.data.tags["experiment"], r.data.tags["seed"]) for r in runs) == [
-        ("lstm", "0"),
-        ("lstm", "1"),
-        ("lstm_blind", "0"),
-        ("rnn", "0"),
-    ]
+    assert sorted((r.data.tags["experiment"], r.data.tags["seed"]) for r in runs) == RUNS
     for r in runs:
         history = json.loads(
             (
@@ -85,12 +133,16 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
             range(1, len(history["loss_history"]) + 1)
         )
         assert len(client.get_metric_history(r.info.run_id, "epoch/val_BLEU-4")) == 2
-        assert {"final/greedy_BLEU-4", f"final/{RANDOM_CAPTION_BLEU}"} <= set(r.data.metrics)
-        scored = client.get_metric_history(r.info.run_id, "final/greedy_BLEU-4")[0].timestamp
+        assert {"final/test_greedy_BLEU-4", f"final/test_{RANDOM_CAPTION_BLEU}"} <= set(r.data.metrics)
+        assert not any(k.startswith("final/") and "test" not in k for k in r.data.metrics)
+        scored = client.get_metric_history(r.info.run_id, "final/test_greedy_BLEU-4")[0].timestamp
         assert r.info.status == "FINISHED" and scored >= r.info.end_time  # scoring kept the training run's end
-        assert {"cell_type", "learning_rate", "dataset_id", "git_commit", "captioning_version", "seed"} <= set(
+        assert {"cell_type", "learning_rate", "hidden_dim", "group", "dataset_id", "git_commit", "seed"} <= set(
             r.data.params
         )
+        assert r.data.params["group"] == r.data.tags["experiment"].split("-")[0]  # a grid point's block
+        if r.data.tags["experiment"].startswith("rnn-h"):
+            assert r.data.params["hidden_dim"] == r.data.tags["experiment"].removeprefix("rnn-h")
         assert r.data.tags["cell_type"] == r.data.params["cell_type"]
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)} | {
             a.path for d in ("checkpoint", "samples") for a in client.list_artifacts(r.info.run_id, d)
@@ -103,8 +155,8 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
 def test_benchmarks_show_no_oversubscription(smoke):
     work = smoke[0]
     tsvs = list((work / "smoke/benchmarks/synthetic").rglob("*.tsv"))
-    assert len(tsvs) == 13  # one per job but `all`, beside the smoke run's logs
-    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 13
+    assert len(tsvs) == 15  # one per job but `all`, beside the smoke run's logs
+    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 15
     for tsv in tsvs:
         row = list(csv.DictReader(tsv.open(), delimiter="\t"))[0]
         if float(row["s"]) > 2:  # too short to measure
@@ -117,15 +169,17 @@ def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke):
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
-    sweep["experiments"]["rnn_wide"] = dict(sweep["experiments"]["rnn"], hidden_dim=48)
+    sweep["experiments"]["rnn_wide"] = dict(sweep["experiments"]["lstm"], hidden_dim=48, seeds=[0])
     sweep["experiments"]["lstm"]["seeds"] = [0, 1, 2]
+    sweep["experiments"]["rnn"]["grid"]["hidden_dim"] = [32, 48, 64]  # a new grid value: one new point
     sweep_path.write_text(yaml.safe_dump(sweep))  # also reorders every key
     out = snakemake(work, "-n", "--quiet", "rules").stdout
     assert "train" in out
     plan = snakemake(work, "-n").stdout
     trained = sorted({line.split("wildcards: ")[1] for line in plan.splitlines() if "wildcards: exp=" in line})
-    assert trained == ["exp=lstm, seed=2", "exp=rnn_wide, seed=0"]
+    assert trained == ["exp=lstm, seed=2", "exp=rnn-h64, seed=0", "exp=rnn_wide, seed=0"]
     sweep["experiments"].pop("rnn_wide")
+    sweep["experiments"]["rnn"]["grid"]["hidden_dim"] = [32, 48]
     sweep["experiments"]["lstm"]["seeds"] = [0, 1]
     sweep["experiments"]["lstm"]["learning_rate"] = 0.02
     sweep_path.write_text(yaml.safe_dump(sweep))
@@ -158,7 +212,7 @@ def test_config_typo_gives_one_line_naming_the_key(smoke):
         assert res.returncode != 0
         line = (
             "config/sweep_smoke.yaml: experiments.rnn: "
-            "Additional properties are not allowed ('lerning_rate' was unexpected)"
+            "Unevaluated properties are not allowed ('lerning_rate' was unexpected)"
         )
         assert line in res.stderr + res.stdout
         sweep_path.write_text(original.replace("num_epochs: 2", "num_epochs: two", 1))

@@ -20,25 +20,34 @@ def _rng(seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def load_coco_data(base_dir="data/synthetic", max_train=None, pca_features=True, seed=0) -> dict:
+def load_coco_data(
+    base_dir="data/synthetic", max_train=None, pca_features=True, seed=0, splits=layout.TRAINING_SPLITS
+) -> dict:
     """Load a dataset in the cs231n layout (see :mod:`captioning.data.layout`).
 
     Returns the seed's dict: ``{split}_captions`` int32 (n, 17), ``{split}_image_idxs``
     int32 (n,), ``{split}_features`` float32 (m, F), ``{split}_urls`` str (m,),
-    ``idx_to_word`` and ``word_to_idx``.  ``max_train`` keeps that many training
-    captions, drawn without replacement with ``seed`` (an int or a Generator).
-    Every inconsistency raises :class:`~captioning.errors.DataError` naming the file.
+    ``idx_to_word`` and ``word_to_idx``, for each of ``splits`` (by default train
+    and val, as the seed's loader; only ``splits=("test",)`` reads the test files).
+    ``max_train`` keeps that many training captions, drawn without replacement
+    with ``seed`` (an int or a Generator).  Every inconsistency raises
+    :class:`~captioning.errors.DataError` naming the file.
     """
     fn = "load_coco_data"
     base = Path(base_dir)
     if not base.is_dir():
         raise DataError(f"{fn}: dataset directory {base} does not exist")
-    keys = [f"{s}_{k}" for s in layout.SPLITS for k in ("captions", "image_idxs")]
-    cap_path = base / layout.CAPTIONS_FILE
-    data: dict = layout.read_h5(cap_path, keys, fn)
+    unknown = [s for s in splits if s not in layout.SPLITS]
+    if unknown or not splits:
+        raise DataError(f"{fn}: splits must be a non-empty subset of {layout.SPLITS}, got {tuple(splits)!r}")
+    data: dict = {}
+    for split in splits:
+        cap_path = base / layout.captions_file(split)
+        data.update(layout.read_h5(cap_path, [f"{split}_captions", f"{split}_image_idxs"], fn))
     idx_to_word, word_to_idx = layout.read_vocab(base / layout.VOCAB_FILE, fn)
     V = len(idx_to_word)
-    for split in layout.SPLITS:
+    for split in splits:
+        cap_path = base / layout.captions_file(split)
         feat_path = base / layout.features_file(split, pca_features)
         feats = layout.read_h5(feat_path, ["features"], fn)["features"]
         if feats.ndim != 2 or feats.dtype.kind != "f":
@@ -74,7 +83,7 @@ def load_coco_data(base_dir="data/synthetic", max_train=None, pca_features=True,
         data[f"{split}_features"] = feats.astype(np.float32, copy=False)
         data[f"{split}_urls"] = urls
     data["idx_to_word"], data["word_to_idx"] = idx_to_word, word_to_idx
-    if max_train is not None:
+    if max_train is not None and "train" in splits:
         n = len(data["train_captions"])
         if not isinstance(max_train, (int, np.integer)) or not 0 < max_train <= n:
             raise DataError(f"{fn}: max_train must be an integer in [1, {n}], got {max_train!r}")
@@ -90,8 +99,9 @@ def sample_coco_minibatch(data: dict, batch_size=100, split="train", seed=None):
     Returns ``(captions (B, T+1), features (B, F), urls (B,))``.  ``seed`` is an
     int or a ``numpy.random.Generator``; the global ``np.random`` is never used.
     """
-    if split not in layout.SPLITS:
-        raise ValueError(f"sample_coco_minibatch: split must be one of {layout.SPLITS}, got {split!r}")
+    if f"{split}_captions" not in data:
+        loaded = tuple(s for s in layout.SPLITS if f"{s}_captions" in data)
+        raise ValueError(f"sample_coco_minibatch: split must be one of the loaded splits {loaded}, got {split!r}")
     captions = data[f"{split}_captions"]
     pick = _rng(seed).integers(len(captions), size=batch_size)
     image_idxs = data[f"{split}_image_idxs"][pick]

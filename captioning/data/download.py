@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_dir
 from ..errors import DataError, DownloadError
 from . import layout
+from .holdout import hold_out_test
 
 OFFLINE_HINT = (
     "check the network, or put the archive there by hand, or run offline on the default data (dataset: synthetic)"
@@ -118,11 +119,13 @@ def download(
     return dest
 
 
-def extract_layout(archive, dest_dir) -> Path:
-    """Extract the cs231n layout's raw files from a zip into ``dest_dir``, atomically.
+def extract_layout(archive, dest_dir, test_images: int = 5000, test_seed: int = 0) -> Path:
+    """Extract the cs231n layout's raw files from a zip into ``dest_dir``, then hold out the test split; atomically.
 
     The archive's own ``*_pca.h5`` files are skipped: the pipeline fits its own PCA.
     The archive is checked (CRC of every member) before anything is written.
+    ``test_images`` val2014 images, chosen with ``test_seed``, become the test
+    split (:func:`captioning.data.holdout.hold_out_test`).
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     fn = "extract_layout"
@@ -138,8 +141,9 @@ def extract_layout(archive, dest_dir) -> Path:
                     f"{fn}: {archive} is corrupt: member {bad} fails its CRC check; delete it and run again"
                 )
             by_name = {PurePosixPath(n).name: n for n in zf.namelist() if not n.endswith("/")}
-            wanted = layout.raw_files() + [layout.images_file(s) for s in layout.SPLITS]
-            missing = [f for f in layout.raw_files() if f not in by_name]
+            archive_files = layout.split_files(layout.TRAINING_SPLITS)
+            wanted = archive_files + [layout.images_file(s) for s in layout.TRAINING_SPLITS]
+            missing = [f for f in archive_files if f not in by_name]
             if missing:
                 raise DataError(
                     f"{fn}: {archive} lacks {', '.join(missing)} (expected the cs231n coco_captioning layout)"
@@ -149,16 +153,24 @@ def extract_layout(archive, dest_dir) -> Path:
                     if name in by_name:
                         with zf.open(by_name[name]) as src, open(tmp / name, "wb") as dst:
                             shutil.copyfileobj(src, dst, 1 << 20)
+                print(hold_out_test(tmp, test_images, test_seed))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
         raise DataError(f"{fn}: {archive} is corrupt ({err}); delete it and run again") from None
     return dest_dir
 
 
 def fetch_coco(
-    url: str, out_dir, archive_dir, size: int | None = None, sha256: str | None = None, progress: bool = True
+    url: str,
+    out_dir,
+    archive_dir,
+    size: int | None = None,
+    sha256: str | None = None,
+    test_images: int = 5000,
+    test_seed: int = 0,
+    progress: bool = True,
 ) -> Path:
-    """Download (or resume) the archive into ``archive_dir`` and extract its layout into ``out_dir``."""
+    """Download (or resume) the archive into ``archive_dir``; extract its layout and the test split into ``out_dir``."""
     archive = download(url, Path(archive_dir) / PurePosixPath(url).name, size, sha256, progress=progress)
-    extract_layout(archive, out_dir)
+    extract_layout(archive, out_dir, test_images, test_seed)
     print(f"COCO: extracted {len(list(Path(out_dir).iterdir()))} files from {archive} into {out_dir}")
     return Path(out_dir)

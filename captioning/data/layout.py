@@ -3,11 +3,18 @@
 | file | contents |
 |---|---|
 | coco2014_captions.h5 | train_captions, train_image_idxs, val_captions, val_image_idxs |
+| test2014_captions.h5 | test_captions, test_image_idxs (the held-out test split, in a file of its own) |
 | {split}2014_vgg16_fc7.h5 | features: raw image features (VGG-16 fc7 for COCO) |
 | {split}2014_vgg16_fc7_pca.h5 | features: the same reduced by PCA, plus the fitted model under pca/ |
 | coco2014_vocab.json | idx_to_word (list) and word_to_idx (dict) |
 | {split}2014_urls.txt | one image URL per line |
 | {split}2014_images.h5 | images: uint8 (n, S, S, 3); synthetic data only |
+
+Splits: ``train`` fits the parameters, ``val`` selects (early stopping, the best
+epoch, the best point of a grid), ``test`` is only for the reported scores.  The
+test split lives in files of its own, so nothing that trains or selects has it
+as an input.  The cs231n archive has train2014 and val2014 only; the COCO step
+holds out a seeded subset of val2014 as test (:mod:`captioning.data.holdout`).
 """
 
 from __future__ import annotations
@@ -21,9 +28,16 @@ import numpy as np
 from ..errors import DataError
 from ..vocab import SPECIAL_TOKENS
 
-SPLITS = ("train", "val")
-CAPTIONS_FILE = "coco2014_captions.h5"
+SPLITS = ("train", "val", "test")
+TRAINING_SPLITS = ("train", "val")  # all that training and selection read
+TEST_SPLIT = "test"  # read only for the reported scores
+CAPTIONS_FILE = "coco2014_captions.h5"  # train and val captions, as in the cs231n archive
+TEST_CAPTIONS_FILE = "test2014_captions.h5"
 VOCAB_FILE = "coco2014_vocab.json"
+
+
+def captions_file(split: str) -> str:
+    return TEST_CAPTIONS_FILE if split == TEST_SPLIT else CAPTIONS_FILE
 
 
 def features_file(split: str, pca: bool) -> str:
@@ -38,16 +52,25 @@ def images_file(split: str) -> str:
     return f"{split}2014_images.h5"
 
 
-def raw_files() -> list[str]:
-    """Files a dataset step must produce before PCA."""
-    out = [CAPTIONS_FILE, VOCAB_FILE]
-    for split in SPLITS:
-        out += [features_file(split, pca=False), urls_file(split)]
+def split_files(splits=SPLITS, pca: bool = False) -> list[str]:
+    """The files that hold ``splits``: their captions, the vocabulary, features (raw or PCA) and URLs.
+
+    ``split_files(SPLITS)`` is what a dataset step writes before PCA;
+    ``split_files(splits, pca=True)`` is everything ``load_coco_data`` reads for ``splits``.
+    """
+    out = list(dict.fromkeys(captions_file(s) for s in splits)) + [VOCAB_FILE]
+    for split in splits:
+        out += [features_file(split, pca=pca), urls_file(split)]
     return out
 
 
-def pca_files() -> list[str]:
-    return [features_file(split, pca=True) for split in SPLITS]
+def raw_files() -> list[str]:
+    """Files a dataset step must produce before PCA, for all three splits."""
+    return split_files(SPLITS, pca=False)
+
+
+def pca_files(splits=SPLITS) -> list[str]:
+    return [features_file(split, pca=True) for split in splits]
 
 
 def open_h5(path: Path, fn: str) -> h5py.File:

@@ -87,7 +87,7 @@ def fit_pca(X, dim: int, chunk_rows: int = 4096, progress: bool = False) -> PCA:
 
 
 def prepare_pca(base_dir, dim: int = 512, chunk_rows: int = 4096, progress: bool = True) -> PCA:
-    """Fit PCA on the train split's raw features and write both ``*_pca.h5`` files.
+    """Fit PCA on the train split's raw features and write every split's ``*_pca.h5`` file.
 
     Each output holds ``features`` (m, dim) float32 and the fitted model under ``pca/``.
     """
@@ -99,19 +99,21 @@ def prepare_pca(base_dir, dim: int = 512, chunk_rows: int = 4096, progress: bool
         for split, f in files.items():
             if "features" not in f or f["features"].ndim != 2 or f["features"].dtype.kind != "f":
                 raise DataError(f"{fn}: {raw[split]} must hold a 2-D float dataset 'features'")
-        train, val = files["train"]["features"], files["val"]["features"]
-        if train.shape[1] != val.shape[1]:
-            raise DataError(
-                f"{fn}: {raw['val']} has {val.shape[1]} features per image but {raw['train']} has {train.shape[1]}"
-            )
+        train = files["train"]["features"]
+        for split, f in files.items():
+            if f["features"].shape[1] != train.shape[1]:
+                raise DataError(
+                    f"{fn}: {raw[split]} has {f['features'].shape[1]} features per image "
+                    f"but {raw['train']} has {train.shape[1]}"
+                )
         try:
             pca = fit_pca(train, dim, chunk_rows, progress)
         except ValueError as err:
             raise DataError(f"{fn}: {raw['train']}: {err}") from None
-        for split, X in (("train", train), ("val", val)):
+        for split, f in files.items():
             with atomic_path(base / layout.features_file(split, pca=True)) as tmp:
                 with h5py.File(tmp, "w") as out:
-                    out.create_dataset("features", data=pca.transform(X, chunk_rows, progress))
+                    out.create_dataset("features", data=pca.transform(f["features"], chunk_rows, progress))
                     pca.save(out.create_group("pca"))
     finally:
         for f in files.values():

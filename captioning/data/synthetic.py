@@ -1,7 +1,7 @@
 """The offline default dataset: rendered shape scenes with five captions each, in the cs231n layout.
 
-Deterministic for a given seed: train and val draw from independent child
-seeds, so changing the size of one split leaves the other unchanged.
+Deterministic for a given seed: train, val and test draw from independent
+child seeds, so changing the size of one split leaves the others unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .scenes import captions_for, random_scene, vocabulary
 class SyntheticConfig:
     n_train: int = 8000  # images; five captions each
     n_val: int = 500
+    n_test: int = 1000
     image_size: int = 64
     captions_per_image: int = 5
     max_objects: int = 3
@@ -33,7 +34,7 @@ class SyntheticConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("n_train", "n_val", "captions_per_image", "max_objects"):
+        for name in ("n_train", "n_val", "n_test", "captions_per_image", "max_objects"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"synthetic.{name} must be a positive integer, got {getattr(self, name)!r}")
         if self.image_size < 16 or self.image_size % 4:
@@ -71,19 +72,24 @@ def generate(out_dir, cfg: SyntheticConfig = SyntheticConfig(), progress: bool =
     out.mkdir(parents=True, exist_ok=True)
     idx_to_word = vocabulary()
     word_to_idx = {w: i for i, w in enumerate(idx_to_word)}
-    train_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    # spawn(3)'s first two children are spawn(2)'s: adding the test split left train and val unchanged
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(len(layout.SPLITS))]
+    sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
     splits = {}
-    for split, n, rng in (("train", cfg.n_train, train_rng), ("val", cfg.n_val, val_rng)):
+    for split, rng in zip(layout.SPLITS, rngs, strict=True):
+        n = sizes[split]
         images, captions, idxs = make_split(cfg, n, rng, word_to_idx, f"render {split}", progress)
         feats = extract_features(images, progress=progress)
         splits[split] = (images, captions, idxs, feats)
 
     attrs = {f"synthetic.{k}": v for k, v in asdict(cfg).items()}
-    with atomic_path(out / layout.CAPTIONS_FILE) as tmp, h5py.File(tmp, "w") as f:
-        for split, (_, captions, idxs, _) in splits.items():
-            f.create_dataset(f"{split}_captions", data=captions)
-            f.create_dataset(f"{split}_image_idxs", data=idxs)
-        f.attrs.update(attrs)
+    for name in dict.fromkeys(layout.captions_file(s) for s in layout.SPLITS):
+        with atomic_path(out / name) as tmp, h5py.File(tmp, "w") as f:
+            for split, (_, captions, idxs, _) in splits.items():
+                if layout.captions_file(split) == name:
+                    f.create_dataset(f"{split}_captions", data=captions)
+                    f.create_dataset(f"{split}_image_idxs", data=idxs)
+            f.attrs.update(attrs)
     for split, (images, _, _, feats) in splits.items():
         with atomic_path(out / layout.features_file(split, pca=False)) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("features", data=feats)
@@ -96,7 +102,7 @@ def generate(out_dir, cfg: SyntheticConfig = SyntheticConfig(), progress: bool =
         layout.write_vocab(tmp, idx_to_word)
     n_caps = sum(len(s[1]) for s in splits.values())
     print(
-        f"synthetic: {cfg.n_train} train + {cfg.n_val} val images, {n_caps} captions, "
+        f"synthetic: {cfg.n_train} train + {cfg.n_val} val + {cfg.n_test} test images, {n_caps} captions, "
         f"{len(idx_to_word)} words, {splits['train'][3].shape[1]} raw features -> {out}"
     )
     return out

@@ -1,19 +1,29 @@
-"""The collect step: summary tables, loss and metric plots, and captioned grids in ``results/``."""
+"""The collect step: test-split tables with 95% intervals and paired comparisons, plots and grids in ``results/``.
+
+Selection uses val only: each grid's best point, the best experiment and the
+baseline compared against are chosen by the runs' best val score (the solver's
+selection metric, averaged over seeds).  Every reported number is on test.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_path, write_text
 from ..evaluation import RANDOM_CAPTION_BLEU
 from ..metrics import METRIC_NAMES
+from ..uncertainty import CONFIDENCE, N_RESAMPLES, paired_difference, score_interval
 from .plots import loss_comparison, metric_bars
+from .score import DECODERS, read_image_scores
 
-DECODERS = ("greedy", "beam")  # the decoders the score step reports
+COMPARED = ("BLEU-4", "CIDEr-D")  # the metrics of the paired comparisons, on greedy captions
+HEADLINE_DECODER = "greedy"  # every experiment has it, whatever its beam width
 
 
 def _json(path):
@@ -21,74 +31,195 @@ def _json(path):
 
 
 def run_table(scores: list[dict], histories: list[dict]) -> pd.DataFrame:
-    """One row per run: greedy and beam metrics, the random-caption sentence BLEU-1, best epoch and time."""
+    """One row per run: val selection score, test metrics of each decoder, the random-caption BLEU-1, epochs, time."""
     rows = []
     for s, h in zip(scores, histories, strict=True):
-        row = {"experiment": s["experiment"], "seed": s["seed"], "cell_type": s["cell_type"], "features": s["features"]}
+        summary = h["summary"]
+        select = summary["select_metric"]
+        row = {
+            "experiment": s["experiment"],
+            "group": s["group"],
+            "seed": s["seed"],
+            "cell_type": s["cell_type"],
+            "features": s["features"],
+            "select_metric": select,
+            "val_select": summary[f"best_val_{select}"],
+        }
         for decoder in DECODERS:
             for m in METRIC_NAMES:
                 row[f"{decoder}_{m}"] = s.get(decoder, {}).get(m, float("nan"))
         row[RANDOM_CAPTION_BLEU] = s[RANDOM_CAPTION_BLEU]
-        row["best_epoch"] = h["summary"]["best_epoch"]
-        row["train_seconds"] = h["summary"]["seconds"]
+        row["best_epoch"] = summary["best_epoch"]
+        row["train_seconds"] = summary["seconds"]
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(["experiment", "seed"]).reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values(["group", "experiment", "seed"]).reset_index(drop=True)
 
 
-def with_means(runs: pd.DataFrame) -> pd.DataFrame:
-    """The run rows, then per experiment a 'mean' and a 'std' row over its seeds."""
-    numeric = [c for c in runs.columns if c not in ("experiment", "seed", "cell_type", "features")]
-    out = [runs.assign(seed=runs["seed"].astype(str))]
-    for stat in ("mean", "std"):
-        agg = runs.groupby(["experiment", "cell_type", "features"], as_index=False)[numeric].agg(stat)
-        out.append(agg.assign(seed=stat))
-    return pd.concat(out, ignore_index=True)[runs.columns]
+@dataclass(frozen=True)
+class Selection:
+    """What val chose: each group's best experiment, the best image-conditioned one, the best image-blind one."""
+
+    best_in_group: dict
+    best: str
+    blind: str | None
+
+    @classmethod
+    def by_val(cls, runs: pd.DataFrame) -> Selection:
+        val = runs.groupby("experiment", sort=False)["val_select"].mean()
+        first = runs.drop_duplicates("experiment").set_index("experiment")
+        best_in_group = {g: val[list(e)].idxmax() for g, e in first.groupby("group", sort=False).groups.items()}
+        seeing = [e for e in val.index if first.loc[e, "features"] == "image"]
+        blind = [e for e in val.index if first.loc[e, "features"] != "image"]
+        if not seeing:
+            raise ValueError("collect: no image-conditioned experiment (features: image) to report")
+        return cls(best_in_group, val[seeing].idxmax(), val[blind].idxmax() if blind else None)
 
 
-def _fmt(mean, std) -> str:
-    if pd.isna(mean):
+def image_statistics(runs: pd.DataFrame, image_score_files) -> dict[str, dict[str, np.ndarray]]:
+    """{experiment: {decoder: (S, M, N_STATS)}}, seeds in run-table order; every run must score the same images."""
+    by_run, images = {}, None
+    for path in image_score_files:
+        imgs, stats = read_image_scores(path)
+        if images is None:
+            images = imgs
+        elif not np.array_equal(imgs, images):
+            raise ValueError(f"collect: {path} scores other test images than {image_score_files[0]}")
+        by_run[(Path(path).parent.parent.name, int(Path(path).parent.name.removeprefix("seed")))] = stats
+    out = {}
+    for exp, rows in runs.groupby("experiment", sort=False):
+        per_seed = [by_run[(exp, int(seed))] for seed in rows["seed"]]
+        out[exp] = {d: np.stack([s[d] for s in per_seed]) for d in DECODERS if d in per_seed[0]}
+    return out
+
+
+def experiment_table(runs: pd.DataFrame, stats: dict, selection: Selection, n_resamples: int, seed: int):
+    """One row per experiment: test scores (mean over seeds, std over seeds, 95% interval over test images),
+    and the paired differences to the best experiment and to the image-blind baseline (greedy captions)."""
+    rows = []
+    for exp, g in runs.groupby("experiment", sort=False):
+        first = g.iloc[0]
+        row = {
+            "group": first["group"],
+            "experiment": exp,
+            "best_in_group": selection.best_in_group[first["group"]] == exp,
+            "cell_type": first["cell_type"],
+            "features": first["features"],
+            "seeds": len(g),
+            "select_metric": first["select_metric"],
+            "val_select": g["val_select"].mean(),
+        }
+        for decoder in DECODERS:
+            if decoder in stats[exp]:
+                row.update(score_interval(stats[exp][decoder], seed, n_resamples).as_dict(f"{decoder}_"))
+                for m in METRIC_NAMES:
+                    row[f"{decoder}_{m}_std"] = g[f"{decoder}_{m}"].std()
+        for name, other in (("best", selection.best), ("blind", selection.blind)):
+            if other is not None and other != exp:
+                d = paired_difference(
+                    stats[exp][HEADLINE_DECODER], stats[other][HEADLINE_DECODER], seed, n_resamples
+                ).as_dict(f"vs_{name}_")
+                row[f"vs_{name}"] = other
+                row.update({k: v for k, v in d.items() if k.removeprefix(f"vs_{name}_").split("_")[0] in COMPARED})
+        row[RANDOM_CAPTION_BLEU] = g[RANDOM_CAPTION_BLEU].mean()
+        row["train_seconds"] = g["train_seconds"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _ci(row, key: str, signed: bool = False, negate: bool = False) -> str:
+    """'value [lo, hi]' of ``key``; ``negate`` gives the difference the other way round."""
+    value = row.get(key)
+    if value is None or pd.isna(value):
         return "–"
-    return f"{mean:.3f}" if pd.isna(std) or std == 0 else f"{mean:.3f} ± {std:.3f}"
+    f = "+.3f" if signed else ".3f"
+    value, lo, hi = row[key], row[key + "_lo"], row[key + "_hi"]
+    if negate:
+        value, lo, hi = -value, -hi, -lo
+    return f"{value:{f}} [{lo:{f}}, {hi:{f}}]"
 
 
-def markdown(runs: pd.DataFrame, human: dict) -> str:
-    g = runs.groupby("experiment")
-    mean, std, n = g.mean(numeric_only=True), g.std(numeric_only=True), g.size()
-    cols = [("greedy", m) for m in METRIC_NAMES] + [("beam", "BLEU-4"), ("beam", "CIDEr-D")]
-    head = ["experiment", "cell", "features", "seeds"] + [f"{d} {m}" for d, m in cols] + [RANDOM_CAPTION_BLEU]
+def _p(p, n_resamples: int) -> str:
+    """The p-value; at the resolution limit of the resamples (no resample on the other side of 0) as '≤ limit'."""
+    if p is None or pd.isna(p):
+        return "–"
+    limit = 2 / (n_resamples + 1)
+    return f"≤ {limit:.3f}" if p <= limit * (1 + 1e-9) else f"{p:.3f}"
+
+
+def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples: int) -> str:
+    n_images = human["n_images"]
+    select = table["select_metric"].iloc[0]
+    rows = table.set_index("experiment")
+    head = (
+        ["group", "experiment", "cell", "features", "seeds", f"val {select} (selection)"]
+        + [f"greedy {m}" for m in METRIC_NAMES[:3]]
+        + [f"greedy {m} [95% CI]" for m in COMPARED]
+        + [f"beam {m} [95% CI]" for m in COMPARED]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for exp in mean.index:
-        first = runs[runs["experiment"] == exp].iloc[0]
-        cells = [exp, first["cell_type"], first["features"], str(n[exp])]
-        cells += [_fmt(mean.loc[exp, f"{d}_{m}"], std.loc[exp, f"{d}_{m}"]) for d, m in cols]
-        cells.append(_fmt(mean.loc[exp, RANDOM_CAPTION_BLEU], std.loc[exp, RANDOM_CAPTION_BLEU]))
+    for exp, r in rows.iterrows():
+        name = f"**{exp}** ★" if r["best_in_group"] and (table["group"] == r["group"]).sum() > 1 else exp
+        cells = [r["group"], name, r["cell_type"], r["features"], str(r["seeds"]), f"{r['val_select']:.3f}"]
+        cells += [f"{r[f'greedy_{m}']:.3f}" for m in METRIC_NAMES[:3]]
+        cells += [_ci(r, f"{d}_{m}") for d in DECODERS for m in COMPARED]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(
-        "| human agreement (leave-one-out) | – | – | – | "
-        + " | ".join(f"{human[m]:.3f}" for m in METRIC_NAMES)
-        + f" | {human['BLEU-4']:.3f} | {human['CIDEr-D']:.3f} | – |"
+        "| human agreement | (leave-one-out) | – | – | – | – | "
+        + " | ".join(f"{human[m]:.3f}" for m in METRIC_NAMES[:3])
+        + " | "
+        + " | ".join(f"{human[m]:.3f}" for m in COMPARED * 2)
+        + " |"
     )
+    comp_head = ["experiment", "against"] + [x for m in COMPARED for x in (f"Δ {m} [95% CI]", "p")]
+    comp = ["| " + " | ".join(comp_head) + " |", "|" + "---|" * len(comp_head)]
+    for exp, r in rows.iterrows():
+        for name in ("best", "blind"):
+            if isinstance(r.get(f"vs_{name}"), str):
+                cells = [exp, r[f"vs_{name}"]]
+                cells += [
+                    x
+                    for m in COMPARED
+                    for x in (_ci(r, f"vs_{name}_{m}", True), _p(r[f"vs_{name}_{m}_p"], n_resamples))
+                ]
+                comp.append("| " + " | ".join(cells) + " |")
     text = (
-        "# Validation results\n\nMean ± std over seeds; `beam` uses each experiment's beam width.\n\n"
+        f"# Results on the test split\n\n"
+        f"{n_images} test images, never read by training or selection. Selection (early stopping, the best "
+        f"epoch, the best point of each grid, marked ★) used val only, by {select}. Scores are the mean over "
+        f"seeds; [95% CI] is a percentile bootstrap over the test images ({n_resamples} resamples).\n\n"
         + "\n".join(lines)
-        + "\n"
+        + f"\n\n## Paired comparisons\n\n{HEADLINE_DECODER.capitalize()} captions, the same resampled test images "
+        f"for both sides; p is two-sided, for no difference.\n\n" + "\n".join(comp) + "\n"
     )
-    blind = runs[runs["features"] != "image"]
-    seeing = runs[runs["features"] == "image"]
-    if len(blind) and len(seeing):
-        best = (
-            seeing.groupby("experiment")["beam_BLEU-4"]
-            .mean()
-            .fillna(seeing.groupby("experiment")["greedy_BLEU-4"].mean())
+    return text + "\n## Headline\n\n" + headline(rows, selection, human, n_resamples) + "\n"
+
+
+def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples: int) -> str:
+    """The best experiment by val, on test, against the best of every other cell type and the blind baseline."""
+    best = rows.loc[selection.best]
+    d = HEADLINE_DECODER
+    out = [
+        f"* Best by val: `{selection.best}` ({best['cell_type']}), test {d} BLEU-4 {_ci(best, f'{d}_BLEU-4')}, "
+        f"CIDEr-D {_ci(best, f'{d}_CIDEr-D')}; human agreement BLEU-4 {human['BLEU-4']:.3f}, "
+        f"CIDEr-D {human['CIDEr-D']:.3f}."
+    ]
+    seeing = rows[(rows["features"] == "image") & (rows["cell_type"] != best["cell_type"])]
+    for cell, g in seeing.groupby("cell_type"):
+        other = g["val_select"].idxmax()
+        r = rows.loc[other]
+        out.append(
+            f"* {best['cell_type'].upper()} vs {cell.upper()}: `{selection.best}` minus `{other}` (the best "
+            f"{cell.upper()} by val): Δ BLEU-4 {_ci(r, 'vs_best_BLEU-4', True, True)} "
+            f"(p {_p(r['vs_best_BLEU-4_p'], n_resamples)}), Δ CIDEr-D {_ci(r, 'vs_best_CIDEr-D', True, True)} "
+            f"(p {_p(r['vs_best_CIDEr-D_p'], n_resamples)})."
         )
-        top = best.idxmax()
-        b4 = blind["beam_BLEU-4"].fillna(blind["greedy_BLEU-4"]).mean()
-        text += (
-            f"\nBest image-conditioned experiment `{top}` reaches BLEU-4 {best[top]:.3f} against "
-            f"{b4:.3f} for the image-blind baseline (+{best[top] - b4:.3f}) and {human['BLEU-4']:.3f} for "
-            f"human agreement.\n"
+    if selection.blind is not None:
+        out.append(
+            f"* Images: `{selection.best}` minus the image-blind `{selection.blind}`: Δ BLEU-4 "
+            f"{_ci(best, 'vs_blind_BLEU-4', True)} (p {_p(best['vs_blind_BLEU-4_p'], n_resamples)}), Δ CIDEr-D "
+            f"{_ci(best, 'vs_blind_CIDEr-D', True)} (p {_p(best['vs_blind_CIDEr-D_p'], n_resamples)})."
         )
-    return text
+    return "\n".join(out)
 
 
 def _copy(src, dest) -> None:
@@ -101,20 +232,35 @@ def _experiment(run_file) -> str:
     return Path(run_file).parent.parent.name
 
 
-def collect(score_files, history_files, human_file, first_seed_histories, loss_plot_files, grid_files, out_dir) -> str:
+def collect(
+    score_files,
+    image_score_files,
+    history_files,
+    human_file,
+    first_seed_histories,
+    loss_plot_files,
+    grid_files,
+    out_dir,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+) -> str:
     """Tables and plots over all runs; per experiment, its first seed's loss curve and caption grid.
 
-    The ``first_seed_*`` files, ``loss_plot_files`` and ``grid_files`` come from each
-    experiment's first-seed run (runs/<dataset>/<exp>/seed<s>/); the PNGs are copied
-    rather than drawn again.
+    ``score_files``, ``image_score_files`` and ``history_files`` are per run, in the
+    same order; the ``first_seed_*`` files, ``loss_plot_files`` and ``grid_files``
+    come from each experiment's first-seed run (runs/<dataset>/<exp>/seed<s>/);
+    the PNGs are copied rather than drawn again.
     """
     out = Path(out_dir)
-    scores, histories = [_json(p) for p in score_files], [_json(p) for p in history_files]
+    runs = run_table([_json(p) for p in score_files], [_json(p) for p in history_files])
     human = _json(human_file)
-    runs = run_table(scores, histories)
+    selection = Selection.by_val(runs)
+    table = experiment_table(runs, image_statistics(runs, image_score_files), selection, n_resamples, seed)
+    with atomic_path(out / "runs.csv") as tmp:
+        runs.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out / "summary.csv") as tmp:
-        with_means(runs).to_csv(tmp, index=False, float_format="%.6g")
-    write_text(out / "summary.md", markdown(runs, human))
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    write_text(out / "summary.md", markdown(table, selection, human, n_resamples))
 
     curves = {}
     for path in first_seed_histories:
@@ -125,15 +271,21 @@ def collect(score_files, history_files, human_file, first_seed_histories, loss_p
         for path in files:
             _copy(path, out / kind / f"{_experiment(path)}.png")
 
-    g = runs.groupby("experiment")
-    mean, std = g.mean(numeric_only=True), g.std(numeric_only=True).fillna(0.0)
-    bars = []
-    for exp in mean.index:
-        for decoder in DECODERS:
-            if not pd.isna(mean.loc[exp, f"{decoder}_BLEU-4"]):
-                row = {"label": f"{exp} {decoder}"}
-                for m in METRIC_NAMES:
-                    row[m], row[f"{m}_std"] = mean.loc[exp, f"{decoder}_{m}"], std.loc[exp, f"{decoder}_{m}"]
-                bars.append(row)
-    metric_bars(out / "val_metrics.png", bars, reference=human)
-    return f"collected {len(runs)} runs of {runs['experiment'].nunique()} experiments into {out}"
+    keys = [k for m in METRIC_NAMES for k in (m, f"{m}_lo", f"{m}_hi")]
+    bars = [
+        {
+            "label": f"{r['experiment']} {d}",
+            "experiment": r["experiment"],
+            "decoder": d,
+            **{k: r[f"{d}_{k}"] for k in keys},
+        }
+        for _, r in table.iterrows()
+        for d in DECODERS
+        if not pd.isna(r.get(f"{d}_BLEU-4"))
+    ]
+    metric_bars(out / "test_metrics.png", bars, reference=human, confidence=CONFIDENCE)
+    best = table.set_index("experiment").loc[selection.best]
+    return (
+        f"collected {len(runs)} runs of {len(table)} experiments into {out}: best by val {selection.best}, "
+        f"test {HEADLINE_DECODER} BLEU-4 {_ci(best, f'{HEADLINE_DECODER}_BLEU-4')}"
+    )

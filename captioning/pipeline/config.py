@@ -24,17 +24,33 @@ def load_yaml(path) -> dict:
     return data
 
 
-def first_error(data: dict, schema_path) -> str | None:
-    """The most relevant schema violation as ``key.path: message``, or None."""
+def first_error(data, schema_path, definition: str | None = None) -> str | None:
+    """The most relevant violation of the schema (or its ``$defs/<definition>``) as ``key.path: message``, or None."""
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())
+    if definition is not None:
+        schema = {"$schema": schema["$schema"], **schema["$defs"][definition]}
     validator = jsonschema.validators.validator_for(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
         return None
     where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     return f"{where}: {error.message}"
+
+
+def validate_sweep(data: dict, schema_path, source: str) -> dict:
+    """:func:`validate_file`, and every value of every ``grid:`` list checked like a hand-written setting."""
+    validate_file(data, schema_path, source)
+    for block, settings in data["experiments"].items():
+        for key, values in ((settings or {}).get("grid") or {}).items():
+            if key == "seeds":  # expand_grid refuses it with its own message
+                continue
+            for i, value in enumerate(values):
+                message = first_error({key: value}, schema_path, "settings")
+                if message:
+                    raise ConfigError(f"{source}: experiments.{block}.grid.{key}[{i}]: {message.split(': ', 1)[1]}")
+    return data
 
 
 def validate_file(data: dict, schema_path, source: str) -> dict:

@@ -1,18 +1,35 @@
-"""One experiment of ``config/sweep.yaml``: a visible dataclass with defaults."""
+"""One experiment of ``config/sweep.yaml``: a visible dataclass with defaults; grids expand into experiments."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from ..cells import CELLS
+from ..data.layout import SPLITS
 from ..errors import ConfigError
 from ..optim import RULES
 
 FEATURE_MODES = ("image", "zeros", "shuffled")  # "zeros" and "shuffled" train an image-blind baseline
+# How a grid point's name shows each swept setting: lstm-lr0.001-h128.  Settings with string
+# values (cell_type, update_rule, features) show the value alone: lstm-rnn-adam.
+NAME_ABBREVIATIONS = {
+    "wordvec_dim": "w",
+    "hidden_dim": "h",
+    "learning_rate": "lr",
+    "lr_decay": "decay",
+    "batch_size": "b",
+    "num_epochs": "ep",
+    "grad_clip": "clip",
+    "patience": "pat",
+    "beam_width": "beam",
+    "eval_images": "eval",
+}
+GRID_KEYS = ("grid", "sample", "sample_seed")  # the keys of a block that expands into grid points
 
 
 @dataclass(frozen=True)
@@ -32,19 +49,25 @@ class Experiment:
     beam_width: int = 3  # 1 = greedy only
     seeds: tuple = (0,)
     eval_images: int = 500
+    group: str = ""  # the sweep block it comes from: its own name, or the grid's block name
 
     @classmethod
-    def from_dict(cls, name: str, raw: dict, source: str = "sweep") -> Experiment:
+    def settings(cls) -> set[str]:
+        """The keys a sweep block may set."""
+        return {f.name for f in fields(cls)} - {"name", "group"}
+
+    @classmethod
+    def from_dict(cls, name: str, raw: dict, source: str = "sweep", group: str | None = None) -> Experiment:
         """Build and check one experiment; errors name ``source`` (the sweep file) and the key."""
-        where = f"{source}: experiments.{name}"
-        known = {f.name for f in fields(cls)} - {"name"}
+        where = f"{source}: experiments.{name}" if group in (None, name) else f"{source}: experiments.{group} ({name})"
+        known = cls.settings()
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known keys: {', '.join(sorted(known))})")
         raw = dict(raw)
         if "seeds" in raw:
             raw["seeds"] = tuple(raw["seeds"])
-        exp = cls(name=name, **raw)
+        exp = cls(name=name, group=group or name, **raw)
         for key, allowed in (("cell_type", CELLS), ("update_rule", RULES), ("features", FEATURE_MODES)):
             value = getattr(exp, key)
             if value not in allowed:
@@ -52,6 +75,12 @@ class Experiment:
         if not exp.seeds or len(set(exp.seeds)) != len(exp.seeds):
             raise ConfigError(f"{where}.seeds: must be a non-empty list of distinct integers, got {list(exp.seeds)}")
         return exp
+
+    @classmethod
+    def from_params(cls, params: dict) -> Experiment:
+        """The experiment a rule's ``params.experiment`` describes: name, group and settings (common.smk)."""
+        settings = {k: v for k, v in params.items() if k not in ("name", "group")}
+        return cls.from_dict(params["name"], settings, group=params.get("group"))
 
     @property
     def first_seed(self) -> int:
@@ -61,7 +90,7 @@ class Experiment:
     def training_config(self) -> dict:
         """What determines the trained parameters (everything but the seeds and decoding)."""
         d = asdict(self)
-        for k in ("name", "seeds", "beam_width"):
+        for k in ("name", "group", "seeds", "beam_width"):
             d.pop(k)
         return d
 
@@ -78,10 +107,72 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "sweep") -> Sweep:
-        return cls(raw["name"], {n: Experiment.from_dict(n, e or {}, source) for n, e in raw["experiments"].items()})
+        """The sweep's experiments, grid blocks expanded into their points (in the file's order)."""
+        experiments: dict = {}
+        for block, settings in raw["experiments"].items():
+            settings = settings or {}
+            points = expand_grid(block, settings, source) if "grid" in settings else {block: settings}
+            for name, point in points.items():
+                if name in experiments:
+                    raise ConfigError(
+                        f"{source}: experiments.{block}: the experiment name '{name}' is already taken; rename a block"
+                    )
+                experiments[name] = Experiment.from_dict(name, point, source, group=block)
+        return cls(raw["name"], experiments)
+
+    def groups(self) -> dict[str, list[str]]:
+        """{block name: its experiments}: a grid's points, or the one hand-written experiment."""
+        out: dict[str, list[str]] = {}
+        for name, exp in self.experiments.items():
+            out.setdefault(exp.group, []).append(name)
+        return out
 
     def runs(self) -> list[tuple[str, int]]:
         return [(n, s) for n, e in self.experiments.items() for s in e.seeds]
+
+
+def _label(key: str, value) -> str:
+    text = "none" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+    return text if isinstance(value, str) else f"{NAME_ABBREVIATIONS.get(key, key)}{text}"
+
+
+def expand_grid(block: str, settings: dict, source: str = "sweep") -> dict[str, dict]:
+    """{point name: settings} for a block with ``grid:`` lists: their product, or ``sample: N`` of it.
+
+    Points are named ``<block>-<label>...`` in the grid's key order (``lstm-lr0.001-h128``).
+    ``sample: N`` keeps the N points that rank first by a hash of ``sample_seed`` and
+    the point's name: a seeded random search whose points do not depend on the
+    others, so adding a value to a list keeps every drawn point that still ranks.
+    """
+    where = f"{source}: experiments.{block}.grid"
+    grid = settings["grid"]
+    if not isinstance(grid, dict) or not grid:
+        raise ConfigError(f"{where}: must map settings to non-empty lists of values")
+    base = {k: v for k, v in settings.items() if k not in GRID_KEYS}
+    for key, values in grid.items():
+        if key not in Experiment.settings() - {"seeds"}:
+            known = ", ".join(sorted(Experiment.settings() - {"seeds"}))
+            raise ConfigError(f"{where}: '{key}' cannot be swept (known keys: {known})")
+        if key in base:
+            raise ConfigError(f"{where}.{key}: also set outside the grid; set it in one place")
+        if not isinstance(values, list) or not values or len({json.dumps(v) for v in values}) != len(values):
+            raise ConfigError(f"{where}.{key}: must be a non-empty list of distinct values, got {values!r}")
+    points = {}
+    for combo in itertools.product(*grid.values()):
+        point = dict(zip(grid, combo, strict=True))
+        name = "-".join([block, *(_label(k, v) for k, v in point.items())])
+        if name in points:
+            raise ConfigError(f"{where}: two points are both named '{name}'; use distinguishable values")
+        points[name] = {**base, **point}
+    n = settings.get("sample")
+    if n is not None:
+        if n > len(points):
+            raise ConfigError(f"{source}: experiments.{block}.sample: {n} is more than the grid's {len(points)} points")
+        seed = settings.get("sample_seed", 0)
+        rank = sorted(points, key=lambda p: hashlib.sha256(f"{seed}:{p}".encode()).hexdigest())
+        keep = set(rank[:n])
+        points = {p: v for p, v in points.items() if p in keep}
+    return points
 
 
 def blind(data: dict, mode: str, seed: int) -> dict:
@@ -89,8 +180,9 @@ def blind(data: dict, mode: str, seed: int) -> dict:
     if mode == "image":
         return data
     data = dict(data)
-    rng = np.random.default_rng([seed, 7919])
-    for split in ("train", "val"):
-        f = data[f"{split}_features"]
-        data[f"{split}_features"] = np.zeros_like(f) if mode == "zeros" else f[rng.permutation(len(f))]
+    for k, split in enumerate(SPLITS):
+        if f"{split}_features" in data:
+            f = data[f"{split}_features"]
+            rng = np.random.default_rng([seed, 7919, k])
+            data[f"{split}_features"] = np.zeros_like(f) if mode == "zeros" else f[rng.permutation(len(f))]
     return data

@@ -63,25 +63,36 @@ def loss_comparison(path, curves: dict) -> None:
     _save(fig, path)
 
 
-def metric_bars(path, rows: list[dict], metrics=METRIC_NAMES, reference: dict | None = None) -> None:
-    """Grouped bars of val metrics, one group per metric; rows: {label, <metric>, <metric>_std}."""
-    fig = Figure(figsize=(13, 4.5))
+def metric_bars(
+    path, rows: list[dict], metrics=METRIC_NAMES, reference: dict | None = None, confidence: float = 0.95
+) -> None:
+    """Grouped bars of test metrics with their intervals, one group per metric.
+
+    rows: {label, experiment, decoder, <m>, <m>_lo, <m>_hi}; one colour per
+    experiment, beam-search bars hatched; the legend sits beside the axes.
+    """
+    fig = Figure(figsize=(15, 4.8), layout="constrained")
     axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [4, 1.4]})
+    colour = {e: f"C{i % 10}" for i, e in enumerate(dict.fromkeys(r["experiment"] for r in rows))}
     groups = [list(metrics[:-1]), [metrics[-1]]]
     width = 0.8 / max(len(rows), 1)
     for ax, names in zip(axes, groups, strict=True):
         x = np.arange(len(names))
         for i, row in enumerate(rows):
-            vals = [row.get(m, np.nan) for m in names]
-            errs = [row.get(f"{m}_std", 0.0) for m in names]
+            vals = np.array([row.get(m, np.nan) for m in names])
+            lo = np.array([row.get(f"{m}_lo", np.nan) for m in names])
+            hi = np.array([row.get(f"{m}_hi", np.nan) for m in names])
             ax.bar(
                 x + (i - (len(rows) - 1) / 2) * width,
                 vals,
                 width,
-                yerr=errs,
+                yerr=np.nan_to_num(np.vstack([vals - lo, hi - vals])),
                 capsize=2,
                 label=row["label"],
-                color=f"C{i % 10}",
+                color=colour[row["experiment"]],
+                hatch="///" if row["decoder"] == "beam" else None,
+                edgecolor="white",
+                linewidth=0.5,
             )
         if reference:
             for j, m in enumerate(names):
@@ -96,9 +107,13 @@ def metric_bars(path, rows: list[dict], metrics=METRIC_NAMES, reference: dict | 
                     )
         ax.set_xticks(x, names)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("score on val")
-    axes[0].legend(fontsize=7, ncol=2)
-    fig.suptitle("Validation metrics (mean ± std over seeds; dashed: human agreement)")
+    axes[0].set_ylabel("score on test")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    fig.suptitle(
+        f"Test metrics (mean over seeds; bars: {confidence:.0%} bootstrap intervals over test images; "
+        "dashed: human agreement)"
+    )
     _save(fig, path)
 
 

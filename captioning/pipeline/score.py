@@ -1,4 +1,7 @@
-"""The score step: decode val with greedy and beam search, score, and record samples; and the human ceiling."""
+"""The score step: decode the test split greedily and with beam search, score it per image, record samples.
+
+Only this step and the human ceiling read the test split; training and selection never do.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,20 @@ import json
 from pathlib import Path
 
 import h5py
+import numpy as np
 
-from ..atomic import write_text
+from ..atomic import atomic_path, write_text
 from ..checkpoint import load_model
 from ..data import layout
 from ..data.coco import load_coco_data
-from ..evaluation import RANDOM_CAPTION_BLEU, eval_images, evaluate, evaluate_model, split_references
-from ..metrics import human_agreement
+from ..evaluation import RANDOM_CAPTION_BLEU, decode_images, eval_images, evaluate_model, split_references
+from ..metrics import BLEU_STATS, corpus_scores, human_agreement, image_stats
 from .experiment import Experiment, blind
 from .plots import caption_grid
 from .tracking import MlflowRun, check_uri, read_run
+
+DECODERS = ("greedy", "beam")  # the decoders the score step reports; beam only where beam_width > 1
+SPLIT = layout.TEST_SPLIT
 
 
 def load_images(data_dir, split: str):
@@ -27,6 +34,18 @@ def load_images(data_dir, split: str):
         return f["images"][()]
 
 
+def write_image_scores(path, images: np.ndarray, stats: dict[str, np.ndarray]) -> None:
+    """The per-image statistics behind the scores, {decoder: (M, N_STATS)}, for intervals over images."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, images=images, columns=np.array([*BLEU_STATS, "CIDEr-D"]), **stats)
+
+
+def read_image_scores(path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    with np.load(path) as f:
+        return f["images"], {d: f[d] for d in DECODERS if d in f.files}
+
+
 def score_run(
     data_dir,
     model_path,
@@ -34,59 +53,69 @@ def score_run(
     seed: int,
     run_json,
     out_scores,
+    out_image_scores,
     out_samples,
     out_grid,
     n_samples: int = 12,
     max_length: int = 16,
     max_images: int | None = None,
 ) -> str:
-    exp = Experiment.from_dict(experiment["name"], {k: v for k, v in experiment.items() if k != "name"})
-    data = blind(load_coco_data(data_dir), exp.features, seed)
+    """Score one trained run on the test split; log the ``final/test_*`` metrics to its MLflow run."""
+    exp = Experiment.from_params(experiment)
+    data = blind(load_coco_data(data_dir, splits=(SPLIT,)), exp.features, seed)
     model, _ = load_model(model_path)
-    images = eval_images(data, "val", max_images)
+    images = eval_images(data, SPLIT, max_images)
+    refs = split_references(data, SPLIT, images)
     results = {
         "experiment": exp.name,
+        "group": exp.group,
         "seed": seed,
         "cell_type": exp.cell_type,
         "features": exp.features,
+        "split": SPLIT,
         "n_images": int(len(images)),
     }
-    results["greedy"], greedy = evaluate(model, data, "val", images, method="greedy", max_length=max_length)
-    beam = None
-    if exp.beam_width > 1:
-        results["beam"], beam = evaluate(
-            model, data, "val", images, method="beam", beam_width=exp.beam_width, max_length=max_length
-        )
+    settings = {"greedy": {"method": "greedy"}, "beam": {"method": "beam", "beam_width": exp.beam_width}}
+    hyps, stats = {}, {}
+    for decoder in DECODERS[: 2 if exp.beam_width > 1 else 1]:
+        hyps[decoder] = decode_images(model, data, SPLIT, images, max_length=max_length, **settings[decoder])
+        stats[decoder] = image_stats(refs, hyps[decoder])
+        results[decoder] = corpus_scores(stats[decoder])
     results[RANDOM_CAPTION_BLEU] = evaluate_model(
-        model, data, batch_size=1000, seed=seed, splits=("val",), verbose=False
-    )["val"]
-    refs = split_references(data, "val", images[:n_samples])
+        model, data, batch_size=1000, seed=seed, splits=(SPLIT,), verbose=False
+    )[SPLIT]
     samples = [
-        {"image": int(i), "gt": refs[int(i)], "greedy": greedy[int(i)], "beam": beam[int(i)] if beam else None}
+        {"image": int(i), "gt": refs[int(i)], **{d: hyps.get(d, {}).get(int(i)) for d in DECODERS}}
         for i in images[:n_samples]
     ]
+    write_image_scores(out_image_scores, images, stats)
     write_text(out_scores, json.dumps(results, indent=2))
     write_text(out_samples, json.dumps(samples, indent=2))
-    caption_grid(out_grid, f"{exp.name} (seed {seed}) on val", samples, load_images(data_dir, "val"))
+    caption_grid(out_grid, f"{exp.name} (seed {seed}) on {SPLIT}", samples, load_images(data_dir, SPLIT))
     info = read_run(run_json)  # the training run, on the server where it was trained
     check_uri(info["tracking_uri"])
     run = MlflowRun(info["tracking_uri"], run_id=info["run_id"], reopen=False)  # stays FINISHED
-    final = {f"final/greedy_{k}": v for k, v in results["greedy"].items()}
-    if beam:
-        final.update({f"final/beam{exp.beam_width}_{k}": v for k, v in results["beam"].items()})
-    final[f"final/{RANDOM_CAPTION_BLEU}"] = results[RANDOM_CAPTION_BLEU]
+    final = {}
+    for decoder in stats:
+        label = decoder if decoder == "greedy" else f"beam{exp.beam_width}"
+        final.update({f"final/{SPLIT}_{label}_{k}": v for k, v in results[decoder].items()})
+    final[f"final/{SPLIT}_{RANDOM_CAPTION_BLEU}"] = results[RANDOM_CAPTION_BLEU]
     run.log_metrics(final)
     run.log_artifact(out_samples, "samples")
     run.log_artifact(out_grid, "samples")
     best = results.get("beam", results["greedy"])
-    return f"{exp.name} seed {seed}: val BLEU-4 {best['BLEU-4']:.3f}, CIDEr-D {best['CIDEr-D']:.3f}"
+    return (
+        f"{exp.name} seed {seed}: {SPLIT} BLEU-4 {best['BLEU-4']:.3f}, CIDEr-D {best['CIDEr-D']:.3f} "
+        f"({len(images)} images)"
+    )
 
 
 def human_ceiling(data_dir, out_json, max_images: int | None = None) -> str:
-    """Leave-one-out agreement of the val references with each other (COCO's human baseline)."""
-    data = load_coco_data(data_dir)
-    refs = split_references(data, "val", eval_images(data, "val", max_images))
+    """Leave-one-out agreement of the test references with each other (COCO's human baseline)."""
+    data = load_coco_data(data_dir, splits=(SPLIT,))
+    refs = split_references(data, SPLIT, eval_images(data, SPLIT, max_images))
     refs = {i: r for i, r in refs.items() if len(r) >= 2}
     scores = human_agreement(refs)
-    write_text(out_json, json.dumps({"n_images": len(refs), **scores}, indent=2))
-    return f"human agreement on {len(refs)} val images: BLEU-4 {scores['BLEU-4']:.3f}, CIDEr-D {scores['CIDEr-D']:.3f}"
+    write_text(out_json, json.dumps({"split": SPLIT, "n_images": len(refs), **scores}, indent=2))
+    b4, cider = scores["BLEU-4"], scores["CIDEr-D"]
+    return f"human agreement on {len(refs)} {SPLIT} images: BLEU-4 {b4:.3f}, CIDEr-D {cider:.3f}"

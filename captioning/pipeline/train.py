@@ -19,11 +19,11 @@ from .tracking import MlflowRun, Tracking, git_commit
 
 
 def dataset_id(data_dir) -> str:
-    """Short content hash of the captions, vocabulary and PCA features: what training reads."""
+    """Short content hash of what training and selection read: train and val captions, features and URLs, vocabulary."""
     import hashlib
 
     h = hashlib.sha256()
-    for name in (layout.CAPTIONS_FILE, layout.VOCAB_FILE, *layout.pca_files()):
+    for name in layout.split_files(layout.TRAINING_SPLITS, pca=True):
         with open(Path(data_dir) / name, "rb") as f:
             while block := f.read(1 << 22):
                 h.update(block)
@@ -60,7 +60,7 @@ def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, pr
     An interrupted run (Ctrl-C, a kill, ``scancel``) resumes from ``out_dir/.resume/``
     and continues its MLflow run when that run is on the server in force.
     """
-    exp = Experiment.from_dict(experiment["name"], {k: v for k, v in experiment.items() if k != "name"})
+    exp = Experiment.from_params(experiment)
     out, resume_dir = Path(out_dir), Path(out_dir) / ".resume"
     resume_dir.mkdir(parents=True, exist_ok=True)
     where = Tracking.in_force(tracking)
@@ -75,7 +75,7 @@ def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, pr
     )
     fingerprint = exp.fingerprint(seed)
     ckpt, run_id = _resume_point(resume_dir, fingerprint, where)
-    tags = {"experiment": exp.name, "seed": str(seed), "cell_type": exp.cell_type}
+    tags = {"experiment": exp.name, "group": exp.group, "seed": str(seed), "cell_type": exp.cell_type}
     run = MlflowRun(where.uri, where.experiment_id, run_id=run_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
     write_text(
         resume_dir / "run.json",
@@ -85,6 +85,7 @@ def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, pr
     params = {
         **exp.training_config(),
         "experiment": exp.name,
+        "group": exp.group,
         "seed": seed,
         "beam_width": exp.beam_width,
         "dataset": Path(data_dir).name,

@@ -1,9 +1,10 @@
 # Helpers shared by the rules: validated config and sweep, paths, per-run parameters.
+import re
 from pathlib import Path
 
 from captioning.data import layout
 from captioning.errors import CaptioningError
-from captioning.pipeline.config import load_yaml, validate_file
+from captioning.pipeline.config import load_yaml, validate_file, validate_sweep
 from captioning.pipeline.experiment import Sweep
 from captioning.pipeline.preflight import SlurmRequest, check_slurm_requests, start_tracking
 
@@ -11,7 +12,7 @@ SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
 validate_file(config, SCHEMAS / "config.schema.yaml", "config")
 SWEEP_FILE = config["sweep"]
-SWEEP_RAW = validate_file(load_yaml(SWEEP_FILE), SCHEMAS / "sweep.schema.yaml", SWEEP_FILE)
+SWEEP_RAW = validate_sweep(load_yaml(SWEEP_FILE), SCHEMAS / "sweep.schema.yaml", SWEEP_FILE)
 SWEEP = Sweep.from_dict(SWEEP_RAW, SWEEP_FILE)
 
 DATASET = config["dataset"]
@@ -56,6 +57,11 @@ def first_seed_runs(name):
     return [f"{RUNS}/{e}/seed{x.first_seed}/{name}" for e, x in SWEEP.experiments.items()]
 
 
+def escaped(names):
+    """A wildcard constraint matching exactly these names (grid points hold dots: lstm-lr0.001)."""
+    return "|".join(re.escape(n) for n in names)
+
+
 def parent(name):
     """A param function: the directory of input (or output) ``name``, instead of a hard-coded prefix."""
 
@@ -70,7 +76,8 @@ def parent(name):
 def train_params(wildcards):
     """What determines a run's parameters, defaults filled in and keys sorted, so that only a
     real change (not reordering, not another seed or decoder setting) reruns it."""
-    return {"name": wildcards.exp, **dict(sorted(SWEEP.experiments[wildcards.exp].training_config().items()))}
+    exp = SWEEP.experiments[wildcards.exp]
+    return {"name": exp.name, "group": exp.group, **dict(sorted(exp.training_config().items()))}
 
 
 def score_params(wildcards):
@@ -109,9 +116,11 @@ def preflight():
         raise SystemExit(f"preflight: {err}") from None
 
 
-TRAINING_INPUTS = data_files([layout.CAPTIONS_FILE, layout.VOCAB_FILE, *layout.pca_files()])
+# Training and selection read train and val only; only scoring reads the test split's files.
+TRAINING_INPUTS = data_files(layout.split_files(layout.TRAINING_SPLITS, pca=True))
+TEST_INPUTS = data_files(layout.split_files([layout.TEST_SPLIT], pca=True))
 
 
 wildcard_constraints:
-    exp="|".join(EXPERIMENTS),
+    exp=escaped(EXPERIMENTS),
     seed=r"\d+",

@@ -37,6 +37,8 @@ rule coco_data:
         url=config["coco"]["url"],
         sha256=config["coco"].get("sha256"),
         size=config["coco"].get("size"),
+        test_images=config["coco"]["test_images"],
+        test_seed=config["coco"]["test_seed"],
         out_dir=parent("files"),
         archive_dir=f"{config['data_root']}/downloads",
     script:

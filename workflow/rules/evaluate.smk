@@ -1,13 +1,14 @@
-# Step 4: decode and score val for every run; the human-agreement ceiling of the data.
+# Step 4: decode and score the test split for every run; the human-agreement ceiling on test.
 
 
 rule score:
     input:
-        data=TRAINING_INPUTS,
+        data=TEST_INPUTS,
         model=run_path("model.npz"),
         run=run_path("run.json"),
     output:
         scores=run_path("scores.json"),
+        image_scores=run_path("image_scores.npz"),
         samples=run_path("samples.json"),
         grid=run_path("grid.png"),
     log:
@@ -30,7 +31,7 @@ rule score:
 
 rule human_ceiling:
     input:
-        data=TRAINING_INPUTS,
+        data=TEST_INPUTS,
     output:
         f"{RUNS}/human_agreement.json",
     log:

@@ -4,6 +4,7 @@
 rule collect:
     input:
         scores=all_runs("scores.json"),
+        image_scores=all_runs("image_scores.npz"),
         histories=all_runs("history.json"),
         human=rules.human_ceiling.output[0],
         first_histories=first_seed_runs("history.json"),
@@ -12,8 +13,9 @@ rule collect:
     output:
         summary_csv=report(f"{RESULTS}/summary.csv", caption="../report/summary.rst", category="Tables"),
         summary_md=report(f"{RESULTS}/summary.md", caption="../report/summary.rst", category="Tables"),
+        runs_csv=report(f"{RESULTS}/runs.csv", caption="../report/runs.rst", category="Tables"),
         comparison=report(f"{RESULTS}/loss_comparison.png", caption="../report/loss_comparison.rst", category="Loss"),
-        metrics=report(f"{RESULTS}/val_metrics.png", caption="../report/val_metrics.rst", category="Metrics"),
+        metrics=report(f"{RESULTS}/test_metrics.png", caption="../report/test_metrics.rst", category="Metrics"),
         curves=report(
             expand(f"{RESULTS}/loss_curves/{{exp}}.png", exp=EXPERIMENTS),
             caption="../report/loss_curve.rst",
@@ -35,5 +37,7 @@ rule collect:
         runtime=scaled(15),
     params:
         out_dir=parent("summary_csv"),
+        n_resamples=config["evaluation"]["bootstrap_resamples"],
+        seed=config["evaluation"]["bootstrap_seed"],
     script:
         "../scripts/collect.py"

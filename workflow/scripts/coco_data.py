@@ -12,4 +12,6 @@ run_step(
     archive_dir=p.archive_dir,
     size=p.size,
     sha256=p.sha256,
+    test_images=p.test_images,
+    test_seed=p.test_seed,
 )

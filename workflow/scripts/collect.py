@@ -8,10 +8,13 @@ run_step(
     log=snakemake.log[0],
     threads=snakemake.threads,
     score_files=i.scores,
+    image_score_files=i.image_scores,
     history_files=i.histories,
     human_file=i.human,
     first_seed_histories=i.first_histories,
     loss_plot_files=i.loss_plots,
     grid_files=i.grids,
     out_dir=snakemake.params.out_dir,
+    n_resamples=snakemake.params.n_resamples,
+    seed=snakemake.params.seed,
 )

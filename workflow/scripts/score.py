@@ -13,6 +13,7 @@ run_step(
     seed=int(snakemake.wildcards.seed),
     run_json=snakemake.input.run,
     out_scores=o.scores,
+    out_image_scores=o.image_scores,
     out_samples=o.samples,
     out_grid=o.grid,
     n_samples=p.n_samples,

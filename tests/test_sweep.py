@@ -1,0 +1,97 @@
+"""Grid sweeps in config/sweep.yaml: expansion, names, validation and seeded random search."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+
+from captioning.errors import ConfigError
+from captioning.pipeline.config import validate_sweep
+from captioning.pipeline.experiment import Sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/sweep.schema.yaml"
+
+
+def sweep(experiments: dict) -> Sweep:
+    raw = {"name": "s", "experiments": experiments}
+    return Sweep.from_dict(validate_sweep(raw, SCHEMA, "sweep.yaml"), "sweep.yaml")
+
+
+def test_the_issue_example_expands_into_four_named_points():
+    s = sweep({"lstm": {"cell_type": "lstm", "grid": {"learning_rate": [1.0e-3, 3.0e-3], "hidden_dim": [128, 256]}}})
+    assert list(s.experiments) == ["lstm-lr0.001-h128", "lstm-lr0.001-h256", "lstm-lr0.003-h128", "lstm-lr0.003-h256"]
+    point = s.experiments["lstm-lr0.003-h128"]
+    assert (point.cell_type, point.learning_rate, point.hidden_dim, point.group) == ("lstm", 0.003, 128, "lstm")
+    assert s.groups() == {"lstm": list(s.experiments)}
+    assert "group" not in point.training_config()  # the block's name never changes what a point trains
+
+
+def test_points_equal_the_hand_written_experiments():
+    """A grid point trains exactly what the same settings written out by hand train."""
+    grid = sweep({"r": {"cell_type": "rnn", "seeds": [0, 1], "grid": {"hidden_dim": [32, 64], "features": ["zeros"]}}})
+    hand = sweep({"r-h32-zeros": {"cell_type": "rnn", "seeds": [0, 1], "hidden_dim": 32, "features": "zeros"}})
+    a, b = grid.experiments["r-h32-zeros"], hand.experiments["r-h32-zeros"]
+    assert a.training_config() == b.training_config() and a.fingerprint(0) == b.fingerprint(0)
+    assert a.seeds == (0, 1) and grid.runs()[:2] == [("r-h32-zeros", 0), ("r-h32-zeros", 1)]
+
+
+def test_adding_a_value_keeps_every_existing_point():
+    small = sweep({"g": {"grid": {"learning_rate": [1e-3, 2e-3], "hidden_dim": [64]}}}).experiments
+    grown = sweep({"g": {"grid": {"learning_rate": [1e-3, 2e-3, 5e-4], "hidden_dim": [64]}}}).experiments
+    assert set(small) < set(grown) and set(grown) - set(small) == {"g-lr0.0005-h64"}
+    assert all(grown[n] == small[n] for n in small)
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"grid": {"hidden_dim": [128, "wide"]}}, "experiments.g.grid.hidden_dim[1]: 'wide' is not of type 'integer'"),
+        ({"grid": {"learning_rate": [0.0]}}, "experiments.g.grid.learning_rate[0]: 0.0 is less than or equal to"),
+        ({"grid": {"seeds": [[0], [1]]}}, "experiments.g.grid: 'seeds' cannot be swept"),
+        ({"grid": {"lerning_rate": [1e-3]}}, "experiments.g.grid: 'lerning_rate' cannot be swept"),
+        ({"hidden_dim": 64, "grid": {"hidden_dim": [32]}}, "experiments.g.grid.hidden_dim: also set outside the grid"),
+        ({"grid": {"hidden_dim": []}}, "experiments.g.grid.hidden_dim: [] should be non-empty"),
+        ({"grid": {"hidden_dim": [32, 32]}}, "experiments.g.grid.hidden_dim: must be a non-empty list of distinct"),
+        ({"grid": {"cell_type": ["rnn", "gru"]}}, "experiments.g (g-gru).cell_type: 'gru' is not one of"),
+        ({"sample": 2}, "experiments.g: 'grid' is a dependency of 'sample'"),
+        ({"grid": {"hidden_dim": [32, 64]}, "sample": 3}, "experiments.g.sample: 3 is more than the grid's 2 points"),
+    ],
+)
+def test_bad_grids_are_one_line_errors_naming_the_key(block, message):
+    with pytest.raises(ConfigError) as err:
+        sweep({"g": block})
+    assert str(err.value).startswith("sweep.yaml: ") and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_point_name_taken_by_another_block_is_refused():
+    with pytest.raises(ConfigError, match=r"experiments.g-h32: the experiment name 'g-h32' is already taken"):
+        sweep({"g": {"grid": {"hidden_dim": [32, 64]}}, "g-h32": {}})
+
+
+def test_random_search_is_seeded_and_stable_when_the_grid_grows():
+    grid = {"learning_rate": [1e-3, 2e-3, 3e-3, 5e-3], "hidden_dim": [64, 128, 256]}
+    all_points = set(sweep({"g": {"grid": grid}}).experiments)
+    drawn = sweep({"g": {"grid": grid, "sample": 5}}).experiments
+    assert len(drawn) == 5 and set(drawn) <= all_points
+    assert list(sweep({"g": {"grid": grid, "sample": 5}}).experiments) == list(drawn)
+    other = sweep({"g": {"grid": grid, "sample": 5, "sample_seed": 1}}).experiments
+    assert set(other) != set(drawn)
+    grown = dict(grid, hidden_dim=[64, 128, 256, 512])
+    kept = set(sweep({"g": {"grid": grown, "sample": 5}}).experiments)
+    new = {p for p in kept if p.endswith("h512")}
+    assert len(set(drawn) - kept) == len(new)  # a drawn point leaves only for a new point that outranks it
+
+
+def test_the_default_sweep_has_a_grid_and_both_cells():
+    raw = yaml.safe_load((ROOT / "config/sweep.yaml").read_text())
+    s = Sweep.from_dict(validate_sweep(raw, SCHEMA, "config/sweep.yaml"), "config/sweep.yaml")
+    grids = {g: e for g, e in s.groups().items() if len(e) > 1}
+    assert grids, "the default sweep should include a grid"
+    cells = {e.cell_type for e in s.experiments.values() if e.features == "image"}
+    assert cells == {"rnn", "lstm"}
+    for group, names in grids.items():
+        keys = raw["experiments"][group]["grid"]
+        assert len(names) == len(list(itertools.product(*keys.values())))

@@ -1,0 +1,108 @@
+"""Bootstrap intervals and paired comparisons over test images, on known cases and by simulated coverage."""
+
+import numpy as np
+import pytest
+
+from captioning.metrics import METRIC_NAMES, corpus_bleu, image_stats, metrics_of
+from captioning.uncertainty import paired_difference, score_interval
+
+WORDS = "a red blue green circle square triangle on left right of the big small".split()
+B4, CIDER = METRIC_NAMES.index("BLEU-4"), METRIC_NAMES.index("CIDEr-D")
+
+
+def sentence(rng) -> str:
+    return " ".join(rng.choice(WORDS, rng.integers(4, 10)))
+
+
+def corpus(n_images: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return {i: [sentence(rng) for _ in range(5)] for i in range(n_images)}
+
+
+def system(refs: dict, copy_rate: float, seed: int) -> dict:
+    """A captioner that says one of the references with probability ``copy_rate``, else a random sentence."""
+    rng = np.random.default_rng(seed)
+    return {i: r[rng.integers(len(r))] if rng.random() < copy_rate else sentence(rng) for i, r in refs.items()}
+
+
+def test_vectorised_scores_equal_corpus_bleu_of_each_resample():
+    """metrics_of over a batch of resamples == corpus BLEU recomputed on each resampled caption set."""
+    refs = corpus(80, 0)
+    hyps = system(refs, 0.5, 1)
+    stats = image_stats(refs, hyps)
+    pick = np.random.default_rng(2).integers(0, 80, size=(5, 80))
+    batch = metrics_of(np.moveaxis(stats[pick], 2, 0))  # (N_STATS, 5, 80) -> (5 metrics, 5 resamples)
+    for b, rows in enumerate(pick):
+        resampled_refs = {k: refs[i] for k, i in enumerate(rows)}  # a duplicated image counts twice
+        resampled_hyps = {k: hyps[i] for k, i in enumerate(rows)}
+        np.testing.assert_allclose(batch[:4, b], corpus_bleu(resampled_refs, resampled_hyps), rtol=1e-12)
+        np.testing.assert_allclose(batch[4, b], stats[rows, -1].mean(), rtol=1e-12)
+
+
+def test_interval_brackets_the_estimate_and_is_seeded():
+    refs = corpus(300, 3)
+    stats = np.stack([image_stats(refs, system(refs, 0.6, s)) for s in (10, 11)])  # two seeds
+    est = score_interval(stats, seed=5, n_resamples=500)
+    per_seed = [corpus_bleu(refs, system(refs, 0.6, s))[3] for s in (10, 11)]
+    assert est.value[B4] == pytest.approx(np.mean(per_seed), rel=1e-12)  # the mean over seeds of corpus BLEU-4
+    assert np.all(est.low < est.value) and np.all(est.value < est.high)
+    assert 0.01 < est.high[B4] - est.low[B4] < 0.2
+    again = score_interval(stats, seed=5, n_resamples=500)
+    np.testing.assert_array_equal(again.low, est.low)
+    assert not np.array_equal(score_interval(stats, seed=6, n_resamples=500).low, est.low)
+
+
+def test_identical_systems_give_zero_difference_and_p_one():
+    refs = corpus(200, 4)
+    stats = image_stats(refs, system(refs, 0.5, 1))[None]
+    d = paired_difference(stats, stats, seed=0, n_resamples=500)
+    np.testing.assert_array_equal(d.value, 0.0)
+    assert np.all(d.low <= 0) and np.all(d.high >= 0)
+    np.testing.assert_array_equal(d.p, 1.0)
+
+
+def test_systems_of_equal_quality_give_an_interval_containing_zero():
+    """Two captioners drawn the same way (different draws): the difference interval contains 0, p is large."""
+    refs = corpus(400, 5)
+    a = image_stats(refs, system(refs, 0.5, 1))[None]
+    b = image_stats(refs, system(refs, 0.5, 2))[None]
+    d = paired_difference(a, b, seed=0, n_resamples=1000)
+    assert d.low[B4] < 0 < d.high[B4] and d.low[CIDER] < 0 < d.high[CIDER]
+    assert d.p[B4] > 0.05 and d.p[CIDER] > 0.05
+
+
+def test_clearly_different_systems_give_an_interval_excluding_zero():
+    refs = corpus(400, 6)
+    good = image_stats(refs, system(refs, 0.8, 1))[None]
+    bad = np.stack([image_stats(refs, system(refs, 0.3, s)) for s in (2, 3)])
+    d = paired_difference(good, bad, seed=0, n_resamples=1000)
+    assert d.low[B4] > 0 and d.low[CIDER] > 0
+    assert d.p[B4] < 0.01 and d.p[CIDER] < 0.01
+    flipped = paired_difference(bad, good, seed=0, n_resamples=1000)
+    np.testing.assert_allclose(flipped.value, -d.value)
+    assert flipped.high[B4] < 0
+
+
+def test_intervals_cover_the_population_value_at_about_the_nominal_rate():
+    """Simulated test sets of 200 images drawn from a population of 6,000: the 95% intervals of corpus
+    BLEU-4 and mean CIDEr-D cover the population's value in about 95% of 200 draws (binomial sd 1.5%)."""
+    refs = corpus(6000, 7)
+    population = image_stats(refs, system(refs, 0.5, 8))
+    truth = metrics_of(population.T)
+    rng = np.random.default_rng(9)
+    covered = np.zeros(len(METRIC_NAMES))
+    draws = 200
+    for k in range(draws):
+        sample = population[rng.choice(len(population), size=200, replace=False)][None]
+        est = score_interval(sample, seed=k, n_resamples=400)
+        covered += (est.low <= truth) & (truth <= est.high)
+    rate = covered / draws
+    assert np.all((0.89 <= rate) & (rate <= 0.99)), dict(zip(METRIC_NAMES, rate, strict=True))
+
+
+def test_bad_shapes_are_one_line_errors():
+    with pytest.raises(ValueError, match=r"score_interval: expected per-image statistics of shape \(seeds, images"):
+        score_interval(np.zeros((10, 11)))
+    a = np.zeros((1, 10, 11))
+    with pytest.raises(ValueError, match="a and b must score the same images, got 10 and 12 images"):
+        paired_difference(a, np.zeros((1, 12, 11)))
