@@ -19,11 +19,12 @@ include: "workflow/rules/report.smk"
 
 
 # On a cluster these run where snakemake runs (the login node): the download needs
-# the network that compute nodes often lack, collect is tiny, and the tracking
-# setup (preflight) runs in onstart, before any job.
+# the network that compute nodes often lack, collect and register are tiny, and the
+# tracking setup (preflight) runs in onstart, before any job.
 localrules:
     coco_data,
     collect,
+    register,
 
 
 onstart:
@@ -34,3 +35,4 @@ rule all:
     default_target: True
     input:
         rules.collect.output,
+        rules.register.output,

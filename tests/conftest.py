@@ -23,6 +23,22 @@ def small_dataset(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """The smoke workflow run once in a copy of the project: (work dir, seconds, the snakemake result).
+
+    Tests that edit the copy's sweep restore it and bring the outputs up to date again.
+    """
+    import time
+
+    from project import copy_project, snakemake
+
+    work = copy_project(tmp_path_factory.mktemp("project"))
+    start = time.perf_counter()
+    res = snakemake(work)
+    return work, time.perf_counter() - start, res
+
+
 @pytest.fixture
 def dataset_copy(small_dataset, tmp_path):
     import shutil

@@ -29,6 +29,9 @@ if REASON and os.environ.get("CI") == "true":
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"cluster tests: {REASON}")
 
 PROFILE = ("--profile", "profiles/slurm")
+ROLE = "tags.`captioning.role`"
+SEEDS = f"{ROLE} = 'seed'"  # the seed runs, not the experiments' parent runs
+LOCAL = ("all", "collect", "register")  # rules that never go through sbatch
 
 
 def on_slurm(work, *args, **kwargs):
@@ -94,13 +97,13 @@ def test_every_job_but_the_local_rules_went_through_sbatch(cluster, smoke_on_slu
     counts = dict(
         line.split() for line in plan.stdout.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line.strip()
     )
-    remote = sum(int(n) for rule, n in counts.items() if rule not in ("all", "collect"))
+    remote = sum(int(n) for rule, n in counts.items() if rule not in LOCAL)
     assert remote == 14  # synthetic_data, pca, gradcheck, human_ceiling, 5 x train, 5 x score
     finished = jobs_in(slurm, work)
     assert len(finished) == remote, finished
     assert {j["JobState"] for j in finished} == {"COMPLETED"} and {j["Partition"] for j in finished} == {"debug"}
     submitted = submitted_rules(res)
-    assert sorted(submitted) == sorted(r for r in counts for _ in range(int(counts[r])) if r not in ("all", "collect"))
+    assert sorted(submitted) == sorted(r for r in counts for _ in range(int(counts[r])) if r not in LOCAL)
     assert (work / "smoke/results/summary.csv").exists()
     print(f"smoke workflow on SLURM: {len(finished)} sbatch jobs, {seconds:.0f} s")
 
@@ -108,8 +111,10 @@ def test_every_job_but_the_local_rules_went_through_sbatch(cluster, smoke_on_slu
 def test_all_runs_are_on_the_server_finished_with_metrics_and_artifacts(cluster, smoke_on_slurm):
     _, (server, _) = cluster
     client = MlflowClient(tracking_uri=server.uri)
-    exp = client.get_experiment_by_name("smoke")
-    runs = client.search_runs([exp.experiment_id])
+    exp = client.get_experiment_by_name("smoke-synthetic")
+    parents = client.search_runs([exp.experiment_id], filter_string=f"{ROLE} = 'experiment'")
+    assert sorted(r.info.run_name for r in parents) == ["lstm", "lstm_blind", "rnn-h32", "rnn-h48"]
+    runs = client.search_runs([exp.experiment_id], filter_string=SEEDS)
     assert sorted(r.info.run_name for r in runs) == [
         "lstm-seed0",
         "lstm-seed1",
@@ -173,7 +178,8 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, smoke
             np.testing.assert_array_equal(a[key], b[key])
         client = MlflowClient(tracking_uri=server.uri)
         found = client.search_runs(
-            [client.get_experiment_by_name("smoke").experiment_id], filter_string="tags.experiment = 'long'"
+            [client.get_experiment_by_name("smoke-synthetic").experiment_id],
+            filter_string=f"tags.experiment = 'long' and {SEEDS}",
         )
         assert len(found) == 1 and found[0].info.status == "FINISHED"  # the interrupted run, continued
         assert "resumed_at_commit" in found[0].data.tags
@@ -198,11 +204,12 @@ def test_a_new_tracking_server_gets_only_new_runs_and_nothing_retrains(cluster, 
         res = on_slurm(work, env=env)
         assert sorted(submitted_rules(res)) == ["score", "train"]  # lstm seed 2 only
         new = MlflowClient(tracking_uri=second.uri)
-        runs = new.search_runs([new.get_experiment_by_name("smoke").experiment_id])
+        runs = new.search_runs([new.get_experiment_by_name("smoke-synthetic").experiment_id], filter_string=SEEDS)
         assert [r.info.run_name for r in runs] == ["lstm-seed2"] and runs[0].info.status == "FINISHED"
         old = MlflowClient(tracking_uri=first.uri)
         assert "lstm-seed2" not in {
-            r.info.run_name for r in old.search_runs([old.get_experiment_by_name("smoke").experiment_id])
+            r.info.run_name
+            for r in old.search_runs([old.get_experiment_by_name("smoke-synthetic").experiment_id], SEEDS)
         }
         record = json.loads((work / "smoke/runs/synthetic/lstm/seed2/run.json").read_text())
         assert record["tracking_uri"] == second.uri

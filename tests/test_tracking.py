@@ -179,3 +179,42 @@ def test_an_mlflow_failure_inside_a_job_is_one_line():
     err = MlflowException("API request to http://h:5000/api failed: Max retries exceeded\nwith url ...")
     assert _one_line(err) == "MLflow: API request to http://h:5000/api failed: Max retries exceeded"
     assert _one_line(KeyError("bug")) is None  # a bug keeps its traceback
+
+
+def test_a_reopened_run_logs_no_metric_step_twice(tmp_path):
+    """Steps flushed before an interruption and replayed after the resume are logged once."""
+    from captioning.pipeline.tracking import MlflowRun
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp_id = setup_experiment(uri, "resume", artifact_root=tmp_path / "artifacts")
+    run = MlflowRun(uri, exp_id, run_name="r", flush_every=10)
+    for it in range(1, 38):  # 30 flushed, 7 lost in the buffer when the job dies
+        run.log_iteration(it, 1.0 / it)
+    run.log_epoch(1, {"val_loss": 2.0})
+    resumed = MlflowRun(uri, run_id=run.run_id)  # the job restarts from an earlier checkpoint
+    assert MlflowClient(uri).get_run(run.run_id).info.status == "RUNNING"
+    for it in range(21, 61):
+        resumed.log_iteration(it, 1.0 / it)
+    resumed.log_epoch(1, {"val_loss": 2.5})
+    resumed.log_epoch(2, {"val_loss": 1.5})
+    resumed.finish()
+    client = MlflowClient(uri)
+    steps = sorted(m.step for m in client.get_metric_history(run.run_id, "train_loss"))
+    assert steps == list(range(1, 61))
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "epoch/val_loss")] == [(1, 2.0), (2, 1.5)]
+
+
+def test_a_failed_training_job_leaves_its_run_failed(small_dataset, tmp_path, monkeypatch):
+    """A job that fails after training (here its model file cannot be written) ends its run FAILED, not RUNNING."""
+    from captioning.pipeline.train import train_run
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking = {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "fail"}
+    exp = {"name": "boom", "cell_type": "rnn", "wordvec_dim": 8, "hidden_dim": 16, "num_epochs": 1, "eval_images": 5}
+    (tmp_path / "r/model.npz").mkdir(parents=True)  # in the way of the model file
+    with pytest.raises(OSError):
+        train_run(small_dataset, exp, 0, tracking, tmp_path / "r", progress=False)
+    client = MlflowClient(tracking["tracking_uri"])
+    runs = client.search_runs([client.get_experiment_by_name("fail").experiment_id], "tags.`captioning.role` = 'seed'")
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert not (tmp_path / "r/run.json").exists()

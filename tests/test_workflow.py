@@ -12,19 +12,11 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from project import clean_env, copy_project, snakemake
+from project import clean_env, snakemake
 
 from captioning.evaluation import RANDOM_CAPTION_BLEU
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    work = copy_project(tmp_path_factory.mktemp("project"))
-    start = time.perf_counter()
-    res = snakemake(work)
-    return work, time.perf_counter() - start, res
 
 
 EXPERIMENTS = ["lstm", "lstm_blind", "rnn-h32", "rnn-h48"]  # config/sweep_smoke.yaml, its rnn grid expanded
@@ -116,11 +108,11 @@ def test_the_test_split_reaches_scoring_only(smoke):
 def test_smoke_run_is_tracked_in_mlflow(smoke):
     work = smoke[0]
     client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("smoke")
+    exp = client.get_experiment_by_name("smoke-synthetic")
     record = json.loads((work / "smoke/runs/synthetic/lstm/seed0/run.json").read_text())
     assert record["tracking_uri"] == f"sqlite:///{work / 'mlflow.db'}"
     assert exp.experiment_id == record["experiment_id"]
-    runs = client.search_runs([exp.experiment_id])
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`captioning.role` = 'seed'")
     assert sorted((r.data.tags["experiment"], r.data.tags["seed"]) for r in runs) == RUNS
     for r in runs:
         history = json.loads(
@@ -155,8 +147,8 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
 def test_benchmarks_show_no_oversubscription(smoke):
     work = smoke[0]
     tsvs = list((work / "smoke/benchmarks/synthetic").rglob("*.tsv"))
-    assert len(tsvs) == 15  # one per job but `all`, beside the smoke run's logs
-    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 15
+    assert len(tsvs) == 16  # one per job but `all`, beside the smoke run's logs
+    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 16
     for tsv in tsvs:
         row = list(csv.DictReader(tsv.open(), delimiter="\t"))[0]
         if float(row["s"]) > 2:  # too short to measure
@@ -294,5 +286,12 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
         assert epoch >= 1
         history = json.loads((run_dir / "history.json").read_text())
         assert len(history["loss_history"]) == 60 * (1500 // 50)  # 300 images x 5 captions, batch 50
+        client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+        run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
+        assert (
+            client.get_run(run_id).info.status == "FINISHED" and "resumed_at_commit" in client.get_run(run_id).data.tags
+        )
+        steps = sorted(m.step for m in client.get_metric_history(run_id, "train_loss"))
+        assert steps == list(range(1, 60 * 30 + 1))  # the resumed run logged no step twice
     finally:
         sweep_path.write_text(original)

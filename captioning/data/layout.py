@@ -73,6 +73,18 @@ def pca_files(splits=SPLITS) -> list[str]:
     return [features_file(split, pca=True) for split in splits]
 
 
+def content_digest(data_dir, splits) -> str:
+    """Short content hash of the files that hold ``splits`` (PCA features): what a step reading them sees."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in split_files(splits, pca=True):
+        with open(Path(data_dir) / name, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
 def open_h5(path: Path, fn: str) -> h5py.File:
     if not path.is_file():
         raise DataError(f"{fn}: missing file {path}")

@@ -49,6 +49,12 @@ class PCA:
             group.create_dataset(name.rstrip("_"), data=getattr(self, name))
         group.attrs["n_samples"] = self.n_samples_
 
+    @classmethod
+    def from_group(cls, group: h5py.Group) -> PCA:
+        """The PCA that :meth:`save` wrote into ``group``."""
+        names = ("mean_", "components_", "explained_variance_", "explained_variance_ratio_")
+        return cls(*(group[n.rstrip("_")][()] for n in names), int(group.attrs["n_samples"]))
+
 
 def fit_pca(X, dim: int, chunk_rows: int = 4096, progress: bool = False) -> PCA:
     """Fit ``dim`` principal components of X (n, F) from its covariance, in chunks.

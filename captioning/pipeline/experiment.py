@@ -94,6 +94,10 @@ class Experiment:
             d.pop(k)
         return d
 
+    def config_id(self) -> str:
+        """Hash of the training configuration alone: what an experiment's parent run stands for."""
+        return hashlib.sha256(json.dumps(self.training_config(), sort_keys=True).encode()).hexdigest()[:16]
+
     def fingerprint(self, seed: int) -> str:
         """Hash of what a resumed checkpoint must share with this run."""
         blob = json.dumps({"config": self.training_config(), "seed": seed}, sort_keys=True)

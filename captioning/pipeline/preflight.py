@@ -15,7 +15,8 @@ import subprocess
 from dataclasses import dataclass
 
 from ..errors import CaptioningError
-from .tracking import Tracking
+from .lineage import parent_run
+from .tracking import Tracking, client_for
 
 
 class SlurmRequestError(CaptioningError):
@@ -42,10 +43,17 @@ class SlurmRequest:
         return [*cmd, "--wrap=true"]
 
 
-def start_tracking(settings: dict) -> str:
-    """Create the store and the experiment of the config's ``mlflow`` section at the server in force."""
+def start_tracking(settings: dict, experiments=()) -> str:
+    """Create the store, the experiment of the config's ``mlflow`` section and a parent run per
+    experiment of the sweep at the server in force, once, before any job."""
     where = Tracking.in_force(settings)
-    return f"MLflow: experiment '{where.experiment_name}' (id {where.experiment_id}) at {where.uri}"
+    client = client_for(where.uri)
+    for exp in experiments:
+        parent_run(client, where.experiment_id, exp)
+    return (
+        f"MLflow: experiment '{where.experiment_name}' (id {where.experiment_id}) at {where.uri}, "
+        f"{len(experiments)} parent runs"
+    )
 
 
 # The profile's settings, read from the environment (profiles/slurm/config.yaml).

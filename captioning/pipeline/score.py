@@ -6,6 +6,7 @@ Only this step and the human ceiling read the test split; training and selection
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import h5py
@@ -18,6 +19,8 @@ from ..data.coco import load_coco_data
 from ..evaluation import RANDOM_CAPTION_BLEU, decode_images, eval_images, evaluate_model, split_references
 from ..metrics import BLEU_STATS, corpus_scores, human_agreement, image_stats
 from .experiment import Experiment, blind
+from .lineage import log_dataset
+from .mlflow_model import log_captioner, read_pca
 from .plots import caption_grid
 from .tracking import MlflowRun, check_uri, read_run
 
@@ -59,8 +62,14 @@ def score_run(
     n_samples: int = 12,
     max_length: int = 16,
     max_images: int | None = None,
+    dataset_source: str | None = None,
 ) -> str:
-    """Score one trained run on the test split; log the ``final/test_*`` metrics to its MLflow run."""
+    """Score one trained run on the test split; log the ``final/test_*`` metrics and the captioner
+    (a pyfunc model decoding as the experiment does) to its MLflow run.
+
+    The run also records the test split as an input (context ``testing``; ``dataset_source``:
+    the data's URL or, by default, its directory).
+    """
     exp = Experiment.from_params(experiment)
     data = blind(load_coco_data(data_dir, splits=(SPLIT,)), exp.features, seed)
     model, _ = load_model(model_path)
@@ -89,7 +98,6 @@ def score_run(
         for i in images[:n_samples]
     ]
     write_image_scores(out_image_scores, images, stats)
-    write_text(out_scores, json.dumps(results, indent=2))
     write_text(out_samples, json.dumps(samples, indent=2))
     caption_grid(out_grid, f"{exp.name} (seed {seed}) on {SPLIT}", samples, load_images(data_dir, SPLIT))
     info = read_run(run_json)  # the training run, on the server where it was trained
@@ -101,8 +109,20 @@ def score_run(
         final.update({f"final/{SPLIT}_{label}_{k}": v for k, v in results[decoder].items()})
     final[f"final/{SPLIT}_{RANDOM_CAPTION_BLEU}"] = results[RANDOM_CAPTION_BLEU]
     run.log_metrics(final)
+    name = f"{Path(data_dir).name}-{SPLIT}"
+    digest = layout.content_digest(data_dir, [SPLIT])
+    log_dataset(run.client, run.run_id, name, digest, dataset_source or str(Path(data_dir).resolve()), "testing")
     run.log_artifact(out_samples, "samples")
     run.log_artifact(out_grid, "samples")
+    decoding = {
+        "decode_method": "beam" if exp.beam_width > 1 else "greedy",
+        "decode_beam_width": exp.beam_width,
+        "decode_max_length": max_length,
+        "feature_mode": exp.features,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        results["model_uri"] = log_captioner(run.uri, run.run_id, model_path, read_pca(data_dir), decoding, tmp)
+    write_text(out_scores, json.dumps(results, indent=2))
     best = results.get("beam", results["greedy"])
     return (
         f"{exp.name} seed {seed}: {SPLIT} BLEU-4 {best['BLEU-4']:.3f}, CIDEr-D {best['CIDEr-D']:.3f} "

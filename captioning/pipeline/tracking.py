@@ -131,7 +131,7 @@ def configure_http_retries() -> None:
         os.environ.setdefault(key, value)
 
 
-def _client(uri: str):
+def client_for(uri: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -146,7 +146,7 @@ def setup_experiment(uri: str, name: str, artifact_root="mlartifacts") -> str:
     from mlflow.exceptions import MlflowException
 
     check_uri(uri)
-    client = _client(uri)
+    client = client_for(uri)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
@@ -217,9 +217,14 @@ class MlflowRun:
     ):
         """A new run in ``experiment_id``, or run ``run_id``: reopened (RUNNING again) to continue
         training, or with ``reopen=False`` only added to (scores), its status and end time unchanged.
-        Callers check ``uri`` first (:func:`check_uri`, done by :meth:`Tracking.in_force`)."""
+        Callers check ``uri`` first (:func:`check_uri`, done by :meth:`Tracking.in_force`).
+
+        A reopened run logs no metric step twice: steps it already holds (flushed before an
+        interruption, then replayed from the last checkpoint) are dropped, per metric key.
+        """
         self.uri = uri
-        self.client = _client(uri)
+        self.client = client_for(uri)
+        resumed = run_id is not None and reopen
         if run_id is None:
             run = self.client.create_run(experiment_id, run_name=run_name, tags=tags or {})
             run_id = run.info.run_id
@@ -228,10 +233,21 @@ class MlflowRun:
         self.run_id = run_id
         self.flush_every = flush_every
         self._metrics = []
+        self._resumed = resumed
+        self._last_step: dict[str, int] = {}
+
+    def _logged_until(self, key: str) -> int:
+        """The last step of ``key`` the run already holds (-1: none); asked once per key, on resumed runs only."""
+        if key not in self._last_step:
+            history = self.client.get_metric_history(self.run_id, key) if self._resumed else []
+            self._last_step[key] = max((m.step for m in history), default=-1)
+        return self._last_step[key]
 
     def _metric(self, key: str, value: float, step: int):
         from mlflow.entities import Metric
 
+        if self._resumed and step <= self._logged_until(key):
+            return
         self._metrics.append(Metric(key, float(value), int(time.time() * 1000), int(step)))
         if len(self._metrics) >= self.flush_every:
             self.flush()

@@ -14,20 +14,9 @@ from ..data.coco import load_coco_data
 from ..model import CaptioningRNN
 from ..solver import CaptioningSolver
 from .experiment import Experiment, blind
+from .lineage import PARENT, ROLE, log_dataset, parent_run, standard_tags, supersede
 from .plots import loss_curve
-from .tracking import MlflowRun, Tracking, git_commit
-
-
-def dataset_id(data_dir) -> str:
-    """Short content hash of what training and selection read: train and val captions, features and URLs, vocabulary."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name in layout.split_files(layout.TRAINING_SPLITS, pca=True):
-        with open(Path(data_dir) / name, "rb") as f:
-            while block := f.read(1 << 22):
-                h.update(block)
-    return h.hexdigest()[:16]
+from .tracking import MlflowRun, Tracking, client_for, git_commit
 
 
 def _resume_point(resume_dir: Path, fingerprint: str, tracking: Tracking):
@@ -54,12 +43,58 @@ def _resume_point(resume_dir: Path, fingerprint: str, tracking: Tracking):
     return checkpoint, run_id
 
 
-def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, progress: bool = True) -> str:
+def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, data_dir, dataset_source, n_captions):
+    """The seed's MLflow run: a new child of the experiment's parent run (superseding older runs of this
+    experiment and seed), or the interrupted run ``run_id`` reopened."""
+    commit = git_commit()
+    params = {
+        **exp.training_config(),
+        "experiment": exp.name,
+        "group": exp.group,
+        "seed": seed,
+        "beam_width": exp.beam_width,
+        "dataset": Path(data_dir).name,
+        "dataset_id": layout.content_digest(data_dir, layout.TRAINING_SPLITS),
+        "captioning_version": __version__,
+        "git_commit": commit,
+        "n_train_captions": n_captions,
+    }
+    if run_id is not None:  # a resumed run keeps the params it has: MLflow refuses a changed value (a new commit)
+        run = MlflowRun(where.uri, run_id=run_id)
+        logged = run.client.get_run(run_id).data.params
+        run.log_params({k: v for k, v in params.items() if k not in logged})
+        run.client.set_tag(run_id, "resumed_at_commit", commit)
+        return run
+    client = client_for(where.uri)
+    mine = {ROLE: "seed", "experiment": exp.name, "seed": str(seed)}
+    tags = {**mine, "group": exp.group, "cell_type": exp.cell_type, **standard_tags()}
+    tags[PARENT] = parent_run(client, where.experiment_id, exp)
+    run = MlflowRun(where.uri, where.experiment_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
+    run.log_params(params)
+    log_dataset(client, run.run_id, f"{params['dataset']}-trainval", params["dataset_id"], dataset_source, "training")
+    superseded = supersede(client, where.experiment_id, run.run_id, mine)
+    if superseded:
+        print(f"superseded the earlier run(s) {', '.join(superseded)} of {exp.name} seed {seed}")
+    return run
+
+
+def train_run(
+    data_dir,
+    experiment: dict,
+    seed: int,
+    tracking: dict,
+    out_dir,
+    progress: bool = True,
+    dataset_source: str | None = None,
+) -> str:
     """Train one experiment and seed into ``out_dir``; ``tracking`` is the config's ``mlflow`` section.
 
-    An interrupted run (Ctrl-C, a kill, ``scancel``) resumes from ``out_dir/.resume/``
-    and continues its MLflow run when that run is on the server in force.
+    The MLflow run gets the dataset as its input (``dataset_source``: the data's URL or, by
+    default, its directory) and its experiment's parent run; the score step adds the model.  An interrupted run
+    (Ctrl-C, a kill, ``scancel``) resumes from ``out_dir/.resume/`` and continues its
+    MLflow run when that run is on the server in force.
     """
+    dataset_source = dataset_source or str(Path(data_dir).resolve())
     exp = Experiment.from_params(experiment)
     out, resume_dir = Path(out_dir), Path(out_dir) / ".resume"
     resume_dir.mkdir(parents=True, exist_ok=True)
@@ -75,31 +110,11 @@ def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, pr
     )
     fingerprint = exp.fingerprint(seed)
     ckpt, run_id = _resume_point(resume_dir, fingerprint, where)
-    tags = {"experiment": exp.name, "group": exp.group, "seed": str(seed), "cell_type": exp.cell_type}
-    run = MlflowRun(where.uri, where.experiment_id, run_id=run_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
+    run = _open_run(where, exp, seed, run_id, data_dir, dataset_source, len(data["train_captions"]))
     write_text(
         resume_dir / "run.json",
         json.dumps({"run_id": run.run_id, "tracking_uri": where.uri, "fingerprint": fingerprint}),
     )
-    commit = git_commit()
-    params = {
-        **exp.training_config(),
-        "experiment": exp.name,
-        "group": exp.group,
-        "seed": seed,
-        "beam_width": exp.beam_width,
-        "dataset": Path(data_dir).name,
-        "dataset_id": dataset_id(data_dir),
-        "captioning_version": __version__,
-        "git_commit": commit,
-        "n_train_captions": len(data["train_captions"]),
-    }
-    if run_id is None:
-        run.log_params(params)
-    else:  # a resumed run keeps the params it has: MLflow refuses a changed value (e.g. a new commit)
-        logged = run.client.get_run(run_id).data.params
-        run.log_params({k: v for k, v in params.items() if k not in logged})
-        run.client.set_tag(run_id, "resumed_at_commit", commit)
     solver = CaptioningSolver(
         model,
         data,
@@ -118,34 +133,34 @@ def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, pr
         seed=seed,
         sinks=[run],
     )
-    try:
+    try:  # any failure from here on leaves the run FAILED, never RUNNING
         summary = solver.train(resume_from=ckpt)
+        solver.save(out / "model.npz")  # final parameters are the best epoch's; 'best/' holds them too
+        history = {
+            "loss_history": solver.loss_history,
+            "epoch_history": solver.state.epoch_history,
+            "iterations_per_epoch": max(len(data["train_captions"]) // exp.batch_size, 1),
+            "summary": summary,
+        }
+        write_text(out / "history.json", json.dumps(history))
+        loss_curve(
+            out / "loss.png",
+            f"{exp.name} (seed {seed})",
+            solver.loss_history,
+            solver.state.epoch_history,
+            history["iterations_per_epoch"],
+        )
+        run.log_metrics(
+            {
+                f"best_val_{solver.select_metric}": summary[f"best_val_{solver.select_metric}"],
+                "train_seconds": summary["seconds"],
+            }
+        )
+        run.log_artifact(out / "loss.png")
+        run.log_artifact(out / "model.npz", "checkpoint")
     except BaseException:
         run.finish("FAILED")
         raise
-    solver.save(out / "model.npz")  # final parameters are the best epoch's; 'best/' holds them too
-    history = {
-        "loss_history": solver.loss_history,
-        "epoch_history": solver.state.epoch_history,
-        "iterations_per_epoch": max(len(data["train_captions"]) // exp.batch_size, 1),
-        "summary": summary,
-    }
-    write_text(out / "history.json", json.dumps(history))
-    loss_curve(
-        out / "loss.png",
-        f"{exp.name} (seed {seed})",
-        solver.loss_history,
-        solver.state.epoch_history,
-        history["iterations_per_epoch"],
-    )
-    run.log_metrics(
-        {
-            f"best_val_{solver.select_metric}": summary[f"best_val_{solver.select_metric}"],
-            "train_seconds": summary["seconds"],
-        }
-    )
-    run.log_artifact(out / "loss.png")
-    run.log_artifact(out / "model.npz", "checkpoint")
     run.finish()
     record = {
         "run_id": run.run_id,
@@ -153,6 +168,7 @@ def train_run(data_dir, experiment: dict, seed: int, tracking: dict, out_dir, pr
         "experiment_id": where.experiment_id,
         "experiment": exp.name,
         "seed": seed,
+        "parent_run_id": run.client.get_run(run.run_id).data.tags.get(PARENT),
     }
     write_text(out / "run.json", json.dumps(record))
     shutil.rmtree(resume_dir, ignore_errors=True)

@@ -22,7 +22,13 @@ RESULTS = config["results_dir"]
 EXPERIMENTS = list(SWEEP.experiments)
 # Jobs read the tracking settings from the config when they start (never as a rule's input
 # or parameter, so a change of server or experiment retrains nothing).
-config["mlflow"]["experiment"] = config["mlflow"].get("experiment") or SWEEP.name
+# One MLflow experiment per sweep and dataset, so COCO and synthetic runs never mix.
+config["mlflow"]["experiment"] = config["mlflow"].get("experiment") or f"{SWEEP.name}-{DATASET}"
+
+
+def dataset_source():
+    """Where the dataset comes from, for MLflow's lineage: COCO's URL; None for generated data (its directory)."""
+    return config["coco"]["url"] if DATASET == "coco" else None
 
 
 def scaled(amount):
@@ -108,7 +114,7 @@ def slurm_requests():
 def preflight():
     """Before any job: create the MLflow experiment at the server in force, try the SLURM requests."""
     try:
-        print(start_tracking(config["mlflow"]))
+        print(start_tracking(config["mlflow"], list(SWEEP.experiments.values())))
         requests = slurm_requests()
         if requests:
             print(check_slurm_requests(requests))

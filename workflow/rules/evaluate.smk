@@ -22,6 +22,7 @@ rule score:
     params:
         experiment=score_params,
         data_dir=parent("data"),
+        dataset_source=dataset_source(),
         n_samples=config["evaluation"]["grid_images"],
         max_length=config["evaluation"]["max_length"],
         max_images=config["evaluation"]["max_images"],

@@ -1,4 +1,5 @@
-# Step 5: tables, plots and captioned grids in results/, flagged for `snakemake --report`.
+# Step 5: tables, plots and captioned grids in results/, flagged for `snakemake --report`;
+# then the seed aggregates on MLflow's parent runs and the registry's aliases.
 
 
 rule collect:
@@ -41,3 +42,23 @@ rule collect:
         seed=config["evaluation"]["bootstrap_seed"],
     script:
         "../scripts/collect.py"
+
+
+rule register:
+    input:
+        summary_csv=rules.collect.output.summary_csv,
+        runs_csv=rules.collect.output.runs_csv,
+        runs=all_runs("run.json"),
+        scores=all_runs("scores.json"),
+    output:
+        f"{RESULTS}/registry.json",
+    log:
+        log("register"),
+    benchmark:
+        bench("register")
+    threads: 1
+    resources:
+        mem_mb=scaled(1000),
+        runtime=scaled(15),
+    script:
+        "../scripts/register.py"

@@ -21,5 +21,6 @@ rule train:
     params:
         experiment=train_params,
         data_dir=parent("data"),
+        dataset_source=dataset_source(),
     script:
         "../scripts/train.py"

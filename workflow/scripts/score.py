@@ -19,4 +19,5 @@ run_step(
     n_samples=p.n_samples,
     max_length=p.max_length,
     max_images=p.max_images,
+    dataset_source=p.dataset_source,
 )

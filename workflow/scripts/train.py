@@ -13,4 +13,5 @@ run_step(
     seed=int(snakemake.wildcards.seed),
     tracking=snakemake.config["mlflow"],
     out_dir=Path(snakemake.output.model).parent,
+    dataset_source=snakemake.params.dataset_source,
 )

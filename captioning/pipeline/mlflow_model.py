@@ -1,0 +1,118 @@
+"""A trained captioner as an MLflow pyfunc model: raw image features in, caption strings out.
+
+The logged model bundles everything inference needs: the checkpoint (parameters
+and vocabulary), the PCA transform fitted on train, the decoding settings and
+the feature mode (an image-blind baseline zeroes its input), and this package's
+code, so ``mlflow.pyfunc.load_model(uri).predict(raw_features)`` and
+``mlflow models serve -m <uri> --env-manager local`` caption without the
+workflow's files.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+import mlflow
+import numpy as np
+
+from ..data import layout
+from ..data.pca import PCA
+
+MODEL_NAME = "model"  # the logged model's name in its run
+DECODE_BATCH = 500  # images decoded at a time, as the score step does
+
+
+class Captioner(mlflow.pyfunc.PythonModel):
+    """pyfunc ``predict``: (N, F) raw features, float32 -> N caption strings."""
+
+    def load_context(self, context) -> None:
+        from ..checkpoint import load_model
+
+        self.model, _ = load_model(context.artifacts["checkpoint"])
+        with np.load(context.artifacts["pca"]) as f:
+            self.mean, self.components = f["mean"], f["components"]
+        self.config = dict(context.model_config)
+
+    def predict(self, context, model_input, params=None) -> list[str]:
+        from ..sampling import decode
+        from ..vocab import decode_captions
+
+        X = np.asarray(model_input, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
+            raise ValueError(
+                f"Captioner.predict: expected raw features of shape (N, {self.mean.shape[0]}), got {X.shape}"
+            )
+        feats = (X - self.mean.astype(np.float32)) @ self.components.T.astype(np.float32)
+        if self.config["feature_mode"] != "image":  # an image-blind baseline sees no image
+            feats = np.zeros_like(feats)
+        words = self.model.idx_to_word
+        captions: list[str] = []
+        for start in range(0, len(feats), DECODE_BATCH):
+            tokens = decode(
+                self.model,
+                feats[start : start + DECODE_BATCH],
+                method=self.config["decode_method"],
+                beam_width=self.config["decode_beam_width"],
+                max_length=self.config["decode_max_length"],
+            )
+            captions += decode_captions(tokens, [words[i] for i in range(len(words))], plain=True)
+        return captions
+
+
+def read_pca(data_dir) -> PCA:
+    """The PCA fitted on train, as stored with every split's PCA features (here the test split's)."""
+    with h5py.File(Path(data_dir) / layout.features_file(layout.TEST_SPLIT, pca=True), "r") as f:
+        return PCA.from_group(f["pca"])
+
+
+@contextmanager
+def _tracking_uri(uri: str):
+    """MLflow's model logging resolves the global tracking URI: set it for this call only."""
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+
+
+def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, work_dir, input_example=None) -> str:
+    """Log the captioner into the run ``run_id`` at ``uri``; returns the model's URI (``models:/<id>``).
+
+    ``decoding``: {decode_method, decode_beam_width, decode_max_length, feature_mode}; MLflow also
+    logs these as the run's params, hence names no training param has.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+
+    import captioning
+
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(work / "pca.npz", mean=pca.mean_, components=pca.components_)
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, pca.mean_.shape[0]))]),  # the features files hold float32
+        outputs=Schema([ColSpec(DataType.string, "caption")]),
+    )
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.get_run(run_id).info.experiment_id
+    # created here so that it belongs to the run's experiment (Model.log alone files it under the active one)
+    logged = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id)
+    with _tracking_uri(uri):
+        info = mlflow.models.Model.log(
+            artifact_path=None,
+            name=MODEL_NAME,
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
+            model_id=logged.model_id,
+            python_model=Captioner(),
+            artifacts={"checkpoint": str(checkpoint), "pca": str(work / "pca.npz")},
+            model_config=decoding,
+            signature=signature,
+            input_example=input_example,
+            code_paths=[str(Path(captioning.__file__).parent)],
+            pip_requirements=[],
+        )
+    return info.model_uri

@@ -1,0 +1,120 @@
+"""The register step: seed aggregates on each experiment's parent run, and the model registry's aliases.
+
+* Each experiment's parent run gets the test scores over its seeds (mean, std over
+  seeds, 95% interval over test images) and its val selection score.
+* Each experiment's best seed by val is a version of the registered model
+  ``<mlflow experiment>-<experiment>`` with the alias ``best``; the sweep's best
+  experiment by val is a version of ``<mlflow experiment>`` with the alias
+  ``champion``.  A rerun moves the aliases and reuses the version a run already
+  has, so versions never pile up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import write_text
+from ..metrics import METRIC_NAMES
+from .tracking import Tracking, client_for, read_run
+
+BEST, CHAMPION = "best", "champion"
+DECODERS = ("greedy", "beam")
+
+
+def aggregates(row: pd.Series) -> dict:
+    """A summary.csv row as parent-run metrics: test_<decoder>_<metric>[_std|_lo|_hi], val_<metric>, seeds."""
+    out = {f"val_{row['select_metric']}": row["val_select"], "seeds": row["seeds"]}
+    for d in DECODERS:
+        for m in METRIC_NAMES:
+            for suffix in ("", "_std", "_lo", "_hi"):
+                key = f"{d}_{m}{suffix}"
+                if key in row and not pd.isna(row[key]):
+                    out[f"test_{key}"] = float(row[key])
+    return out
+
+
+def _log_changed(client, run_id: str, metrics: dict, step: int) -> None:
+    """Log only what differs from the run's latest values: a rerun with nothing new logs nothing."""
+    from mlflow.entities import Metric
+
+    have = client.get_run(run_id).data.metrics
+    now = int(pd.Timestamp.now().timestamp() * 1000)
+    new = [Metric(k, float(v), now, step) for k, v in metrics.items() if have.get(k) != float(v)]
+    if new:
+        client.log_batch(run_id, metrics=new)
+
+
+def register_version(client, name: str, record: dict, alias: str, description: str) -> str:
+    """The version of ``name`` holding ``record``'s run (created once), with ``alias`` moved to it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name, description=description)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    existing = [
+        v
+        for v in client.search_model_versions(f"name = '{name}' and run_id = '{record['run_id']}'")
+        if v.source == record["model_uri"]  # a rescored run (new decoding settings) has a new model
+    ]
+    if existing:
+        version = max(existing, key=lambda v: int(v.version))
+    else:
+        version = client.create_model_version(
+            name,
+            source=record["model_uri"],
+            run_id=record["run_id"],
+            model_id=record["model_uri"].removeprefix("models:/"),
+            tags={"experiment": record["experiment"], "seed": str(record["seed"])},
+        )
+    client.set_registered_model_alias(name, alias, version.version)
+    return str(version.version)
+
+
+def register_sweep(summary_csv, runs_csv, run_files, score_files, tracking: dict, out_json) -> str:
+    """Aggregates to the parent runs, ``best`` per experiment and the sweep's ``champion``; a record in ``out_json``.
+
+    Only runs on the tracking server in force are registered there (a run trained on another
+    server stays where it is, and the record says so).
+    """
+    where = Tracking.in_force(tracking)
+    client = client_for(where.uri)
+    table, runs = pd.read_csv(summary_csv), pd.read_csv(runs_csv)
+    records = {}
+    for run_file, score_file in zip(run_files, score_files, strict=True):
+        record = read_run(run_file)  # where the run lives, and the model its scoring logged
+        record["model_uri"] = json.loads(Path(score_file).read_text())["model_uri"]
+        records[(record["experiment"], int(record["seed"]))] = record
+    out: dict = {"tracking_uri": where.uri, "experiment": where.experiment_name, "models": {}, "elsewhere": []}
+    best_seed = {}
+    for _, row in table.iterrows():
+        exp = row["experiment"]
+        seeds = runs[runs["experiment"] == exp]
+        mine = {int(s): records[(exp, int(s))] for s in seeds["seed"]}
+        elsewhere = {s for s, r in mine.items() if r["tracking_uri"] != where.uri}
+        out["elsewhere"] += [f"{exp} seed {s}" for s in sorted(elsewhere)]
+        for parent in {r["parent_run_id"] for s, r in mine.items() if s not in elsewhere}:
+            _log_changed(client, parent, aggregates(row), int(row["seeds"]))
+        seed = int(seeds.loc[seeds["val_select"].idxmax(), "seed"])
+        if seed in elsewhere:
+            continue
+        best_seed[exp] = mine[seed]
+        name = f"{where.experiment_name}-{exp}"
+        version = register_version(client, name, mine[seed], BEST, f"{exp}: its best seed by val")
+        out["models"][exp] = {"model": name, "version": version, "alias": BEST, "seed": seed}
+    seeing = table[(table["features"] == "image") & table["experiment"].isin(list(out["models"]))]
+    if len(seeing):
+        champ = seeing.loc[seeing["val_select"].idxmax(), "experiment"]
+        name = where.experiment_name
+        version = register_version(client, name, best_seed[champ], CHAMPION, "the sweep's best experiment by val")
+        out["champion"] = {"model": name, "version": version, "alias": CHAMPION, "experiment": champ}
+    write_text(out_json, json.dumps(out, indent=2))
+    champion = out.get("champion") or {}
+    return (
+        f"registered {len(out['models'])} experiments' best runs in {where.experiment_name}; "
+        f"champion: {champion.get('experiment', 'none')} (models:/{champion.get('model', '-')}@{CHAMPION})"
+    )

@@ -1,0 +1,285 @@
+"""MLflow as its users expect, on the smoke workflow's fresh store: parent and child runs, lineage, the
+registry, superseded runs, and the champion model through pyfunc, `mlflow models serve` and REST."""
+
+import csv
+import getpass
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import h5py
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from mlflow.entities import ViewType
+from mlflow.tracking import MlflowClient
+from project import clean_env, snakemake
+
+from captioning.checkpoint import load_model
+from captioning.data import layout
+from captioning.data.pca import PCA
+from captioning.sampling import decode
+from captioning.vocab import decode_captions
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT = "smoke-synthetic"  # <sweep>-<dataset>
+EXPERIMENTS = ["lstm", "lstm_blind", "rnn-h32", "rnn-h48"]
+ROLE = "tags.`captioning.role`"
+
+
+def uri_of(work) -> str:
+    return f"sqlite:///{work / 'mlflow.db'}"
+
+
+def runs(client, role: str, view=ViewType.ACTIVE_ONLY) -> list:
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    return client.search_runs([exp.experiment_id], f"{ROLE} = '{role}'", run_view_type=view, max_results=1000)
+
+
+def table(path) -> list[dict]:
+    return list(csv.DictReader(open(path)))
+
+
+def best_seed_runs(work) -> dict:
+    """{experiment: run id of its best seed by val}, from runs.csv and the runs' records."""
+    rows = table(work / "smoke/results/runs.csv")
+    out = {}
+    for exp in EXPERIMENTS:
+        mine = [r for r in rows if r["experiment"] == exp]
+        seed = max(mine, key=lambda r: float(r["val_select"]))["seed"]
+        out[exp] = json.loads((work / f"smoke/runs/synthetic/{exp}/seed{seed}/run.json").read_text())["run_id"]
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args} exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise AssertionError(f"{url} never answered")
+
+
+def started(cmd, env):
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+
+def stop(proc) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def test_seeds_are_children_of_one_finished_parent_per_experiment(smoke):
+    work = smoke[0]
+    client = MlflowClient(uri_of(work))
+    parents = {r.info.run_name: r for r in runs(client, "experiment")}
+    assert sorted(parents) == EXPERIMENTS
+    seeds = runs(client, "seed")
+    assert len(seeds) == 5
+    for r in seeds:
+        assert r.data.tags["mlflow.parentRunId"] == parents[r.data.tags["experiment"]].info.run_id
+    every = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id], run_view_type=ViewType.ALL)
+    assert {r.info.status for r in every} == {"FINISHED"}  # no run is left RUNNING
+    summary = {r["experiment"]: r for r in table(work / "smoke/results/summary.csv")}
+    for name, parent in parents.items():
+        m, row = parent.data.metrics, summary[name]
+        assert m["seeds"] == float(row["seeds"]) and m["val_BLEU-4"] == pytest.approx(float(row["val_select"]))
+        for key in ("greedy_BLEU-4", "greedy_BLEU-4_lo", "greedy_BLEU-4_hi", "greedy_CIDEr-D"):
+            assert m[f"test_{key}"] == pytest.approx(float(row[key]), rel=1e-5)
+        assert parent.data.params["hidden_dim"] == ("48" if name == "rnn-h48" else "32")
+    assert parents["lstm"].data.metrics["test_greedy_BLEU-4_std"] == pytest.approx(
+        float(summary["lstm"]["greedy_BLEU-4_std"]), rel=1e-5
+    )
+
+
+def test_runs_carry_source_user_and_datasets(smoke):
+    work = smoke[0]
+    client = MlflowClient(uri_of(work))
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    data = work / "smoke/data/synthetic"
+
+    def digest(splits):
+        h = hashlib.sha256()
+        for name in layout.split_files(splits, pca=True):
+            h.update((data / name).read_bytes())
+        return h.hexdigest()[:16]
+
+    for r in runs(client, "seed"):
+        tags = r.data.tags
+        assert tags["mlflow.source.git.commit"] == (commit or "unknown")
+        assert tags["mlflow.user"] == getpass.getuser() and tags["mlflow.source.name"] == "workflow/scripts/train.py"
+        inputs = {i.tags[0].value: i.dataset for i in r.inputs.dataset_inputs}
+        assert sorted(inputs) == ["testing", "training"]
+        assert (inputs["training"].name, inputs["training"].digest) == ("synthetic-trainval", digest(["train", "val"]))
+        assert (inputs["testing"].name, inputs["testing"].digest) == ("synthetic-test", digest(["test"]))
+        assert json.loads(inputs["training"].source) == {"uri": str(data.resolve())}
+
+
+def test_registry_holds_the_best_seed_of_each_experiment_and_the_champion(smoke):
+    work = smoke[0]
+    client = MlflowClient(uri_of(work))
+    best = best_seed_runs(work)
+    for exp, run_id in best.items():
+        version = client.get_model_version_by_alias(f"{EXPERIMENT}-{exp}", "best")
+        assert version.run_id == run_id
+        assert len(client.search_model_versions(f"name = '{EXPERIMENT}-{exp}'")) == 1
+    summary = [r for r in table(work / "smoke/results/summary.csv") if r["features"] == "image"]
+    champion = max(summary, key=lambda r: float(r["val_select"]))["experiment"]
+    assert client.get_model_version_by_alias(EXPERIMENT, "champion").run_id == best[champion]
+    record = json.loads((work / "smoke/results/registry.json").read_text())
+    assert record["champion"]["experiment"] == champion
+    snakemake(work, "--forcerun", "register")  # a rerun moves nothing and adds no version
+    assert json.loads((work / "smoke/results/registry.json").read_text()) == record
+    for exp in EXPERIMENTS:
+        assert len(client.search_model_versions(f"name = '{EXPERIMENT}-{exp}'")) == 1
+    assert len(client.search_model_versions(f"name = '{EXPERIMENT}'")) == 1
+
+
+def raw_test_features(work, n=6) -> np.ndarray:
+    with h5py.File(work / "smoke/data/synthetic" / layout.features_file("test", pca=False)) as f:
+        return f["features"][:n]
+
+
+def reference_captions(work, run_id: str, raw: np.ndarray) -> list[str]:
+    """The champion's captions the long way: its checkpoint, the PCA stored with the data, the decoder."""
+    rows = [r for r in table(work / "smoke/results/runs.csv")]
+    for r in rows:
+        path = work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}"
+        if json.loads((path / "run.json").read_text())["run_id"] == run_id:
+            break
+    model, _ = load_model(path / "model.npz")
+    sweep = yaml.safe_load((work / "config/sweep_smoke.yaml").read_text())["experiments"]
+    beam = sweep[r["experiment"].split("-")[0]].get("beam_width", 3)
+    with h5py.File(work / "smoke/data/synthetic" / layout.features_file("train", pca=True)) as f:
+        pca = PCA.from_group(f["pca"])
+    tokens = decode(model, pca.transform(raw), method="beam" if beam > 1 else "greedy", beam_width=beam, max_length=16)
+    return decode_captions(tokens, [model.idx_to_word[i] for i in range(len(model.idx_to_word))], plain=True)
+
+
+def test_the_champion_captions_raw_features_through_pyfunc(smoke, monkeypatch):
+    work = smoke[0]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri_of(work))
+    model = mlflow.pyfunc.load_model(f"models:/{EXPERIMENT}@champion")
+    spec = model.metadata.get_input_schema().inputs[0]
+    assert spec.shape == (-1, raw_test_features(work).shape[1]) and spec.type == np.dtype(np.float32)
+    raw = raw_test_features(work)
+    captions = model.predict(raw)
+    run_id = MlflowClient(uri_of(work)).get_model_version_by_alias(EXPERIMENT, "champion").run_id
+    assert captions == reference_captions(work, run_id, raw)
+    assert all(isinstance(c, str) and c for c in captions)
+    with pytest.raises(Exception, match=r"shape"):
+        model.predict(raw[:, :100])
+
+
+def test_mlflow_models_serve_answers_a_rest_request(smoke):
+    work = smoke[0]
+    port = free_port()
+    # the environment activated, as a user runs it: MLflow starts `uvicorn` from PATH
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = clean_env(MLFLOW_TRACKING_URI=uri_of(work), PATH=path)
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{EXPERIMENT}@champion"]
+    proc = started([*cmd, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], env)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ping", proc)
+        raw = raw_test_features(work)
+        answer = post(f"http://127.0.0.1:{port}/invocations", {"inputs": raw.tolist()})
+    finally:
+        stop(proc)
+    run_id = MlflowClient(uri_of(work)).get_model_version_by_alias(EXPERIMENT, "champion").run_id
+    assert answer["predictions"] == reference_captions(work, run_id, raw)
+
+
+def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliases(smoke):
+    """Read back through `mlflow server`'s REST API, as the UI does."""
+    work = smoke[0]
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri_of(work), "--workers", "1"]
+    proc = started([*cmd, "--host", "127.0.0.1", "--port", str(port)], clean_env())
+    api = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", proc)
+        with urllib.request.urlopen(f"{api}/experiments/get-by-name?experiment_name={EXPERIMENT}") as r:
+            exp_id = json.loads(r.read())["experiment"]["experiment_id"]
+        seeds = post(f"{api}/runs/search", {"experiment_ids": [exp_id], "filter": f"{ROLE} = 'seed'"})["runs"]
+        parents = post(f"{api}/runs/search", {"experiment_ids": [exp_id], "filter": f"{ROLE} = 'experiment'"})["runs"]
+        with urllib.request.urlopen(f"{api}/registered-models/alias?name={EXPERIMENT}&alias=champion") as r:
+            champion = json.loads(r.read())["model_version"]
+    finally:
+        stop(proc)
+    parent_ids = {p["info"]["run_id"] for p in parents}
+    assert sorted(p["info"]["run_name"] for p in parents) == EXPERIMENTS
+    assert len(seeds) == 5
+    for run in seeds:
+        tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+        assert tags["mlflow.parentRunId"] in parent_ids and run["info"]["status"] == "FINISHED"
+        contexts = sorted(i["tags"][0]["value"] for i in run["inputs"]["dataset_inputs"])
+        assert contexts == ["testing", "training"]
+    assert champion["run_id"] in {r["info"]["run_id"] for r in seeds} and "champion" in champion["aliases"]
+
+
+def test_a_changed_experiment_supersedes_its_runs_and_moves_the_alias(smoke):
+    work = smoke[0]
+    client = MlflowClient(uri_of(work))
+    before = {r.data.tags["seed"]: r.info.run_id for r in runs(client, "seed") if r.data.tags["experiment"] == "lstm"}
+    old_parent = next(r.info.run_id for r in runs(client, "experiment") if r.info.run_name == "lstm")
+    sweep_path = work / "config/sweep_smoke.yaml"
+    original = sweep_path.read_text()
+    sweep = yaml.safe_load(original)
+    sweep["experiments"]["lstm"]["learning_rate"] = 0.02
+    sweep_path.write_text(yaml.safe_dump(sweep))
+    try:
+        snakemake(work)
+        active = runs(client, "seed")
+        after = {r.data.tags["seed"]: r.info.run_id for r in active if r.data.tags["experiment"] == "lstm"}
+        assert len(active) == 5 and set(after.values()).isdisjoint(before.values())  # one current run per seed
+        for seed, old in before.items():
+            gone = client.get_run(old)
+            assert gone.info.lifecycle_stage == "deleted" and gone.data.tags["captioning.superseded_by"] == after[seed]
+            assert gone.info.status == "FINISHED"
+        parents = {r.info.run_name: r for r in runs(client, "experiment")}
+        assert sorted(parents) == EXPERIMENTS and parents["lstm"].info.run_id != old_parent
+        assert parents["lstm"].data.params["learning_rate"] == "0.02"
+        assert client.get_run(old_parent).info.lifecycle_stage == "deleted"
+        assert {r.data.tags["mlflow.parentRunId"] for r in active if r.data.tags["experiment"] == "lstm"} == {
+            parents["lstm"].info.run_id
+        }
+        moved = client.get_model_version_by_alias(f"{EXPERIMENT}-lstm", "best")
+        assert moved.run_id == best_seed_runs(work)["lstm"] and moved.run_id in after.values()
+        assert len(client.search_model_versions(f"name = '{EXPERIMENT}-lstm'")) == 2  # the old run's version stays
+    finally:
+        sweep_path.write_text(original)
+        snakemake(work)  # back to the original configuration (retrained, bitwise as before)
+    assert "Nothing to be done" in snakemake(work, "-n").stdout

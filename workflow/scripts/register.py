@@ -1,0 +1,16 @@
+from captioning.pipeline.cli import run_step
+from captioning.pipeline.registry import register_sweep
+
+i = snakemake.input
+run_step(
+    "register",
+    register_sweep,
+    log=snakemake.log[0],
+    threads=snakemake.threads,
+    summary_csv=i.summary_csv,
+    runs_csv=i.runs_csv,
+    run_files=i.runs,
+    score_files=i.scores,
+    tracking=snakemake.config["mlflow"],
+    out_json=snakemake.output[0],
+)
