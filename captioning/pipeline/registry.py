@@ -99,6 +99,8 @@ def register_sweep(summary_csv, runs_csv, run_files, score_files, tracking: dict
         out["elsewhere"] += [f"{exp} seed {s}" for s in sorted(elsewhere)]
         for parent in {r["parent_run_id"] for s, r in mine.items() if s not in elsewhere}:
             _log_changed(client, parent, aggregates(row), int(row["seeds"]))
+            child = client.get_run(next(r["run_id"] for s, r in mine.items() if s not in elsewhere))
+            client.log_inputs(parent, datasets=child.inputs.dataset_inputs)  # the data its seeds used
         seed = int(seeds.loc[seeds["val_select"].idxmax(), "seed"])
         if seed in elsewhere:
             continue
