@@ -9,7 +9,7 @@ import numpy as np
 
 from .data.coco import sample_coco_minibatch
 from .metrics import score_captions
-from .sampling import decode
+from .sampling import DECODE_BATCH, decode
 from .vocab import END, START, UNK, decode_captions
 
 # The two sentence-level scores built on the seed's BLEU_score, named by what they average.
@@ -60,7 +60,7 @@ def eval_images(data: dict, split: str, max_images: int | None) -> np.ndarray:
 
 
 def decode_images(
-    model, data: dict, split: str, images, features=None, batch_size: int = 500, **decode_args
+    model, data: dict, split: str, images, features=None, batch_size: int = DECODE_BATCH, **decode_args
 ) -> dict[int, str]:
     """{image: decoded sentence} for ``images`` of ``split``, decoded ``batch_size`` images at a time.
 
@@ -68,18 +68,13 @@ def decode_images(
     """
     images = np.asarray(images)
     feats = data[f"{split}_features"][images] if features is None else features
-    hyps: dict[int, str] = {}
-    for start in range(0, len(images), batch_size):
-        tokens = decode(model, feats[start : start + batch_size], **decode_args)
-        for i, sentence in zip(
-            images[start : start + batch_size], decode_captions(tokens, data["idx_to_word"], plain=True), strict=True
-        ):
-            hyps[int(i)] = sentence
-    return hyps
+    tokens = decode(model, feats, batch_size=batch_size, **decode_args)
+    sentences = decode_captions(tokens, data["idx_to_word"], plain=True)
+    return {int(i): s for i, s in zip(images, sentences, strict=True)}
 
 
 def evaluate(
-    model, data: dict, split: str = "val", images=None, features=None, batch_size: int = 500, **decode_args
+    model, data: dict, split: str = "val", images=None, features=None, batch_size: int = DECODE_BATCH, **decode_args
 ) -> tuple[dict, dict[int, str]]:
     """Decode ``images`` of ``split`` (all when None) and score them against all their references.
 

@@ -80,3 +80,66 @@ def test_decode_rejects_unknown_method_and_bad_arguments():
         temperature_sample(m, f, temperature=0)
     with pytest.raises(ValueError, match=r"beam_width must be a positive integer, got 0"):
         beam_search(m, f, beam_width=0)
+
+
+def slow_beam_search(m, features, k, max_length, length_penalty=0.7):
+    """One image at a time, hypotheses as Python lists: prune by total log-probability, an ended
+    hypothesis continues with <NULL> at no cost, pick by log-prob / length**penalty, greedy competes."""
+    from captioning.sampling import initial_state, log_softmax, step_scores
+
+    out = []
+    for i in range(len(features)):
+        state = initial_state(m, features[i : i + 1])
+        hyps = [([], 0.0, False, state)]
+        for _ in range(max_length):
+            cands = []
+            for toks, lp, done, st in hyps:
+                if done:
+                    cands.append((toks + [m.null_id], lp, True, st))
+                    continue
+                scores, st2 = step_scores(m, np.array([toks[-1] if toks else m.start_id]), st)
+                logp = log_softmax(scores.astype(np.float64))[0]
+                logp[[m.null_id, m.start_id]] = -np.inf
+                cands += [(toks + [w], lp + logp[w], w == m.end_id, st2) for w in range(len(logp))]
+            order = sorted(range(len(cands)), key=lambda j: -cands[j][1])  # stable: ties keep their order
+            hyps = [cands[j] for j in order[:k]]
+            if all(h[2] for h in hyps):
+                break
+        lengths = [sum(1 for _ in t[: t.index(m.end_id) + 1]) if m.end_id in t else len(t) for t, *_ in hyps]
+        norm = [h[1] / max(n, 1) ** length_penalty for h, n in zip(hyps, lengths, strict=True)]
+        best = hyps[int(np.argmax(norm))][0]
+        row = np.full(max_length, m.null_id, dtype=np.int32)
+        row[: len(best)] = best
+        greedy = greedy_decode(m, features[i : i + 1], max_length)
+        g_len = max(int(np.sum(greedy[0] != m.null_id)), 1)
+        if sequence_logprob(m, features[i : i + 1], greedy)[0] / g_len**length_penalty > max(norm):
+            row = greedy[0]
+        out.append(row)
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("end_bias", [0.0, 1.5, 4.0])
+def test_beam_search_equals_a_slow_one_image_at_a_time_reference(cell, end_bias):
+    """Images whose hypotheses have all ended leave the vectorised batch early; the captions are the
+    reference's, for images that end at different steps (end_bias makes <END> likelier)."""
+    for seed in range(3):
+        m = model(cell, seed, end_bias=end_bias)
+        f = np.random.default_rng(seed + 10).standard_normal((7, 10))
+        for k in (2, 3):
+            np.testing.assert_array_equal(beam_search(m, f, k, 9), slow_beam_search(m, f, k, 9))
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam", "temperature"])
+def test_decode_in_chunks_equals_one_call_per_chunk(method):
+    m = model("lstm", end_bias=1.0)
+    f = np.random.default_rng(5).standard_normal((11, 10))
+    whole = decode(m, f, method=method, max_length=9, seed=3, batch_size=4)
+    assert whole.shape == (11, 9) and whole.dtype == np.int32
+    rng = np.random.default_rng(3)
+    parts = [decode(m, f[s : s + 4], method=method, max_length=9, seed=rng) for s in range(0, 11, 4)]
+    np.testing.assert_array_equal(whole, np.concatenate(parts))
+    if method != "temperature":  # a deterministic decoder does not depend on the chunking
+        np.testing.assert_array_equal(whole, decode(m, f, method=method, max_length=9, batch_size=100))
+    with pytest.raises(ValueError, match="decode: batch_size must be a positive integer, got 0"):
+        decode(m, f, method=method, batch_size=0)

@@ -21,7 +21,6 @@ from ..data import layout
 from ..data.pca import PCA
 
 MODEL_NAME = "model"  # the logged model's name in its run
-DECODE_BATCH = 500  # images decoded at a time, as the score step does
 
 
 class Captioner(mlflow.pyfunc.PythonModel):
@@ -47,18 +46,15 @@ class Captioner(mlflow.pyfunc.PythonModel):
         feats = (X - self.mean.astype(np.float32)) @ self.components.T.astype(np.float32)
         if self.config["feature_mode"] != "image":  # an image-blind baseline sees no image
             feats = np.zeros_like(feats)
+        tokens = decode(  # in chunks: memory stays bounded for any number of rows
+            self.model,
+            feats,
+            method=self.config["decode_method"],
+            beam_width=self.config["decode_beam_width"],
+            max_length=self.config["decode_max_length"],
+        )
         words = self.model.idx_to_word
-        captions: list[str] = []
-        for start in range(0, len(feats), DECODE_BATCH):
-            tokens = decode(
-                self.model,
-                feats[start : start + DECODE_BATCH],
-                method=self.config["decode_method"],
-                beam_width=self.config["decode_beam_width"],
-                max_length=self.config["decode_max_length"],
-            )
-            captions += decode_captions(tokens, [words[i] for i in range(len(words))], plain=True)
-        return captions
+        return decode_captions(tokens, [words[i] for i in range(len(words))], plain=True)
 
 
 def read_pca(data_dir) -> PCA:

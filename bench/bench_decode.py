@@ -1,0 +1,113 @@
+"""Benchmark: decoding and scoring COCO's 40,504 val images, greedy and beam-3, time and peak memory.
+
+    python bench/bench_decode.py [--images 40504] [--hidden 512] [--repeats 3]
+
+An LSTM at COCO's sizes (V=1004, W=256, H=512, PCA features D=512, seeded random
+weights) captions random feature rows.  Its <END> logit is offset so that greedy
+captions average about 10.5 words, as COCO's do (a random model would otherwise
+never stop and every caption would run to the 16-word limit).  References come
+from the synthetic data's templates, five per image, for the scoring part.
+
+Each measurement runs in a clean process of its own (peak RSS is per process),
+interleaved over ``--repeats`` rounds; the report gives medians, and beam's time
+as a multiple of greedy's measured in the same run (beam keeps 3 hypotheses, so
+3x is its share of the work).  The ``beam, one call`` row decodes the whole
+split in a single ``decode(..., method="beam")`` call, which chunks inside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MODES = ("greedy", "beam", "beam-one-call")
+V, W, D, MAX_LENGTH, CHUNK = 1004, 256, 512, 16, 500
+MEAN_WORDS = 10.5
+
+
+def build(hidden: int):
+    """The seeded LSTM with its <END> offset calibrated to MEAN_WORDS greedy words (bisection on 500 rows)."""
+    from captioning.model import CaptioningRNN
+    from captioning.sampling import greedy_decode
+    from captioning.vocab import SPECIAL_TOKENS
+
+    words = list(SPECIAL_TOKENS) + [f"w{i}" for i in range(V - len(SPECIAL_TOKENS))]
+    model = CaptioningRNN({w: i for i, w in enumerate(words)}, D, W, hidden, cell_type="lstm", seed=0)
+    probe = np.random.default_rng(1).standard_normal((CHUNK, D)).astype(np.float32)
+    base = float(model.params["b_vocab"][model.end_id])
+    lo, hi = -5.0, 5.0
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        model.params["b_vocab"][model.end_id] = base + mid
+        caps = greedy_decode(model, probe, MAX_LENGTH)
+        ended = caps == model.end_id
+        length = np.where(ended.any(1), ended.argmax(1), MAX_LENGTH).mean()
+        lo, hi = (mid, hi) if length > MEAN_WORDS else (lo, mid)
+    return model, float(length)
+
+
+def worker(mode: str, n: int, hidden: int) -> dict:
+    from bench_metrics import corpus
+
+    from captioning.metrics import score_captions
+    from captioning.sampling import decode
+    from captioning.vocab import decode_captions
+
+    model, mean_words = build(hidden)
+    X = np.random.default_rng(2).standard_normal((n, D)).astype(np.float32)
+    refs, _ = corpus(n, seed=3)
+    words = [model.idx_to_word[i] for i in range(V)]
+    method = "greedy" if mode == "greedy" else "beam"
+    t0 = time.perf_counter()
+    if mode == "beam-one-call":
+        tokens = decode(model, X, method=method, beam_width=3, max_length=MAX_LENGTH, batch_size=CHUNK)
+    else:  # the score step's way: the evaluation helper hands decode 500 rows at a time
+        tokens = np.concatenate(
+            [decode(model, X[s : s + CHUNK], method=method, max_length=MAX_LENGTH) for s in range(0, n, CHUNK)]
+        )
+    decoded = time.perf_counter() - t0
+    hyps = dict(enumerate(decode_captions(tokens, words, plain=True)))
+    score_captions(refs, hyps)
+    total = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    return {"decode_s": decoded, "total_s": total, "peak_rss_gb": rss, "mean_words": mean_words}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=40504)
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.images, args.hidden)))
+        return
+    runs: dict = {m: [] for m in MODES}
+    for r in range(args.repeats):
+        for mode in MODES:
+            cmd = [sys.executable, __file__, "--worker", mode, "--images", str(args.images)]
+            out = subprocess.run([*cmd, "--hidden", str(args.hidden)], capture_output=True, text=True, check=True)
+            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"round {r + 1} {mode}: {runs[mode][-1]}", file=sys.stderr)
+    med = {m: {k: float(np.median([x[k] for x in runs[m]])) for k in runs[m][0]} for m in MODES}
+    print(
+        f"{args.images} images, LSTM H={args.hidden}, greedy captions of {med['greedy']['mean_words']:.1f} words "
+        f"on average; medians of {args.repeats} clean processes each"
+    )
+    print("| decoder | decode | decode + score | peak RSS | decode time / greedy's |")
+    print("|---|---:|---:|---:|---:|")
+    for mode in MODES:
+        m = med[mode]
+        ratio = m["decode_s"] / med["greedy"]["decode_s"]
+        print(f"| {mode} | {m['decode_s']:.1f} s | {m['total_s']:.1f} s | {m['peak_rss_gb']:.2f} GB | {ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
