@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +42,7 @@ def _log_changed(client, run_id: str, metrics: dict, step: int) -> None:
     from mlflow.entities import Metric
 
     have = client.get_run(run_id).data.metrics
-    now = int(pd.Timestamp.now().timestamp() * 1000)
+    now = int(time.time() * 1000)
     new = [Metric(k, float(v), now, step) for k, v in metrics.items() if have.get(k) != float(v)]
     if new:
         client.log_batch(run_id, metrics=new)

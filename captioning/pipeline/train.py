@@ -89,10 +89,10 @@ def train_run(
 ) -> str:
     """Train one experiment and seed into ``out_dir``; ``tracking`` is the config's ``mlflow`` section.
 
-    The MLflow run gets the dataset as its input (``dataset_source``: the data's URL or, by
-    default, its directory) and its experiment's parent run; the score step adds the model.  An interrupted run
-    (Ctrl-C, a kill, ``scancel``) resumes from ``out_dir/.resume/`` and continues its
-    MLflow run when that run is on the server in force.
+    The MLflow run gets the dataset as its input (``dataset_source``: the data's URL or,
+    by default, its directory) and its experiment's parent run; the score step adds the
+    model.  An interrupted run (Ctrl-C, a kill, ``scancel``) resumes from
+    ``out_dir/.resume/`` and continues its MLflow run when that run is on the server in force.
     """
     dataset_source = dataset_source or str(Path(data_dir).resolve())
     exp = Experiment.from_params(experiment)
