@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_train_step.py
 	$(BIN)/python bench/bench_kernels.py
 	$(BIN)/python bench/bench_metrics.py
+	$(BIN)/python bench/bench_decode.py
 
 # Re-pin every dependency from a clean resolve (run after editing pyproject.toml).
 lock:

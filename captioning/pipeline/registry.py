@@ -19,10 +19,10 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..metrics import METRIC_NAMES
+from .score import DECODERS
 from .tracking import Tracking, client_for, read_run
 
 BEST, CHAMPION = "best", "champion"
-DECODERS = ("greedy", "beam")
 
 
 def aggregates(row: pd.Series) -> dict:
