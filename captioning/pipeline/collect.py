@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from ..metrics import METRIC_NAMES
 from ..uncertainty import CONFIDENCE, N_RESAMPLES, paired_difference, score_interval
 from .plots import loss_comparison, metric_bars
 from .score import DECODERS, read_image_scores
+from .selection import Selection
 
 COMPARED = ("BLEU-4", "CIDEr-D")  # the metrics of the paired comparisons, on greedy captions
 HEADLINE_DECODER = "greedy"  # every experiment has it, whatever its beam width
@@ -55,26 +55,6 @@ def run_table(scores: list[dict], histories: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["group", "experiment", "seed"]).reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What val chose: each group's best experiment, the best image-conditioned one, the best image-blind one."""
-
-    best_in_group: dict
-    best: str
-    blind: str | None
-
-    @classmethod
-    def by_val(cls, runs: pd.DataFrame) -> Selection:
-        val = runs.groupby("experiment", sort=False)["val_select"].mean()
-        first = runs.drop_duplicates("experiment").set_index("experiment")
-        best_in_group = {g: val[list(e)].idxmax() for g, e in first.groupby("group", sort=False).groups.items()}
-        seeing = [e for e in val.index if first.loc[e, "features"] == "image"]
-        blind = [e for e in val.index if first.loc[e, "features"] != "image"]
-        if not seeing:
-            raise ValueError("collect: no image-conditioned experiment (features: image) to report")
-        return cls(best_in_group, val[seeing].idxmax(), val[blind].idxmax() if blind else None)
-
-
 def image_statistics(runs: pd.DataFrame, image_score_files) -> dict[str, dict[str, np.ndarray]]:
     """{experiment: {decoder: (S, M, N_STATS)}}, seeds in run-table order; every run must score the same images."""
     by_run, images = {}, None
@@ -84,7 +64,7 @@ def image_statistics(runs: pd.DataFrame, image_score_files) -> dict[str, dict[st
             images = imgs
         elif not np.array_equal(imgs, images):
             raise ValueError(f"collect: {path} scores other test images than {image_score_files[0]}")
-        by_run[(Path(path).parent.parent.name, int(Path(path).parent.name.removeprefix("seed")))] = stats
+        by_run[(_experiment(path), int(Path(path).parent.name.removeprefix("seed")))] = stats
     out = {}
     for exp, rows in runs.groupby("experiment", sort=False):
         per_seed = [by_run[(exp, int(seed))] for seed in rows["seed"]]

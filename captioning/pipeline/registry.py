@@ -20,6 +20,7 @@ import pandas as pd
 from ..atomic import write_text
 from ..metrics import METRIC_NAMES
 from .score import DECODERS
+from .selection import Selection
 from .tracking import Tracking, client_for, read_run
 
 BEST, CHAMPION = "best", "champion"
@@ -109,9 +110,8 @@ def register_sweep(summary_csv, runs_csv, run_files, score_files, tracking: dict
         name = f"{where.experiment_name}-{exp}"
         version = register_version(client, name, mine[seed], BEST, f"{exp}: its best seed by val")
         out["models"][exp] = {"model": name, "version": version, "alias": BEST, "seed": seed}
-    seeing = table[(table["features"] == "image") & table["experiment"].isin(list(out["models"]))]
-    if len(seeing):
-        champ = seeing.loc[seeing["val_select"].idxmax(), "experiment"]
+    champ = Selection.by_val(runs).best
+    if champ in best_seed:  # the sweep's best by val, when its run lives on this server
         name = where.experiment_name
         version = register_version(client, name, best_seed[champ], CHAMPION, "the sweep's best experiment by val")
         out["champion"] = {"model": name, "version": version, "alias": CHAMPION, "experiment": champ}
