@@ -9,16 +9,18 @@ never stop and every caption would run to the 16-word limit).  References come
 from the synthetic data's templates, five per image, for the scoring part.
 
 Each measurement runs in a clean process of its own (peak RSS is per process),
-interleaved over ``--repeats`` rounds; the report gives medians, and beam's time
-as a multiple of greedy's measured in the same run (beam keeps 3 hypotheses, so
-3x is its share of the work).  The ``beam, one call`` row decodes the whole
-split in a single ``decode(..., method="beam")`` call, which chunks inside.
+set up as a workflow job is (``configure_threads`` with every core), interleaved
+over ``--repeats`` rounds; the report gives medians, and beam's time as a
+multiple of greedy's measured in the same run (beam keeps 3 hypotheses, so 3x is
+its share of the work).  Each decodes the whole split in one ``decode`` call,
+which works 500 images at a time inside, as the score step's ``decode_images`` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -26,7 +28,7 @@ import time
 
 import numpy as np
 
-MODES = ("greedy", "beam", "beam-one-call")
+MODES = ("greedy", "beam")
 V, W, D, MAX_LENGTH, CHUNK = 1004, 256, 512, 16, 500
 MEAN_WORDS = 10.5
 
@@ -56,21 +58,17 @@ def worker(mode: str, n: int, hidden: int) -> dict:
     from bench_metrics import corpus
 
     from captioning.metrics import score_captions
+    from captioning.pipeline.cli import configure_threads
     from captioning.sampling import decode
     from captioning.vocab import decode_captions
 
+    configure_threads(os.cpu_count())
     model, mean_words = build(hidden)
     X = np.random.default_rng(2).standard_normal((n, D)).astype(np.float32)
     refs, _ = corpus(n, seed=3)
     words = [model.idx_to_word[i] for i in range(V)]
-    method = "greedy" if mode == "greedy" else "beam"
     t0 = time.perf_counter()
-    if mode == "beam-one-call":
-        tokens = decode(model, X, method=method, beam_width=3, max_length=MAX_LENGTH)
-    else:  # the score step's way: the evaluation helper hands decode 500 rows at a time
-        tokens = np.concatenate(
-            [decode(model, X[s : s + CHUNK], method=method, max_length=MAX_LENGTH) for s in range(0, n, CHUNK)]
-        )
+    tokens = decode(model, X, method=mode, beam_width=3, max_length=MAX_LENGTH, batch_size=CHUNK)
     decoded = time.perf_counter() - t0
     hyps = dict(enumerate(decode_captions(tokens, words, plain=True)))
     score_captions(refs, hyps)

@@ -74,7 +74,7 @@ class RNNCell:
         """One decoding step for every row of xa (n, H); returns (h, new_state)."""
         (h,) = state
         a = h @ Wh
-        K.rnn_tanh_forward(a.size, a, xa)
+        K.rnn_tanh_forward.serial(a, xa)
         return a, (a,)
 
 
@@ -124,7 +124,7 @@ class LSTMCell:
         h, c = state
         a = h @ Wh
         h_new, c_new, tc = (np.empty_like(h) for _ in range(3))
-        K.lstm_gates_forward(a.size, a, xa, c, h_new, c_new, tc)
+        K.lstm_gates_forward.serial(a, xa, c, h_new, c_new, tc)
         return h_new, (h_new, c_new)
 
 

@@ -71,6 +71,13 @@ def _ngram_tables(sentences: list[str], max_n: int = MAX_N) -> tuple[np.ndarray,
     return lens, tables
 
 
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of ``x``: ``np.unique(x)``, by sorting (NumPy 2.4's hash-based
+    ``np.unique`` took 1.9 s for 2M int64 keys, the sort 0.03 s)."""
+    s = np.sort(x)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))]
+
+
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
     """values at sorted ``keys`` matching ``query``; 0 where absent."""
     if len(keys) == 0:
@@ -199,7 +206,7 @@ def _cider(prep: _Prepared, sigma: float = 6.0) -> np.ndarray:
     total = np.zeros(len(ref_img))
     for t in tables:
         is_ref = t.sent >= M
-        doc = np.unique(img_of[t.sent[is_ref]] * t.n_grams + t.gram[is_ref]) % t.n_grams
+        doc = _distinct(img_of[t.sent[is_ref]] * t.n_grams + t.gram[is_ref]) % t.n_grams
         df = np.bincount(doc, minlength=t.n_grams).astype(np.float64)
         weight = t.count * (log_docs - np.log(np.maximum(1.0, df[t.gram])))
         norm = np.sqrt(np.bincount(t.sent, weights=weight**2, minlength=S))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kernels import elementwise as K
 from .vocab import START
 
 
@@ -16,20 +17,39 @@ def initial_state(model, features):
     return model.cell.init_state(features @ p["W_proj"] + p["b_proj"])
 
 
-def step_scores(model, words, state):
-    """Feed ``words`` (n,) into the cell; return vocabulary scores (n, V) and the new state."""
+def input_table(model) -> np.ndarray:
+    """(V, G) input projection ``W_embed @ Wx + b`` of every word: a decoding step looks its rows up.
+
+    Computed once per decode call, it saves the step's ``x @ Wx`` product (a
+    quarter of an H=512 LSTM step's arithmetic).
+    """
     p = model.params
-    xa = p["W_embed"][words] @ p["Wx"]
-    xa += p["b"]
-    h, state = model.cell.step(xa, state, p["Wh"])
+    table = p["W_embed"] @ p["Wx"]
+    table += p["b"]
+    return table
+
+
+def step_scores(model, table, words, state):
+    """Feed ``words`` (n,) into the cell; return vocabulary scores (n, V) and the new state.
+
+    ``table`` is :func:`input_table` of the model.
+    """
+    p = model.params
+    h, state = model.cell.step(table[words], state, p["Wh"])
     scores = h @ p["W_vocab"]
     scores += p["b_vocab"]
     return scores, state
 
 
+def log_normalizer(scores: np.ndarray) -> np.ndarray:
+    """(n, V) scores -> (n,) float64 log(sum(exp(scores))): log p(w) = scores[:, w] - log_normalizer."""
+    out = np.empty(scores.shape[0])
+    K.log_normalizers(np.ascontiguousarray(scores), out)
+    return out
+
+
 def log_softmax(scores: np.ndarray) -> np.ndarray:
-    z = scores - scores.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return scores.astype(np.float64) - log_normalizer(scores)[:, None]
 
 
 def _forbid(model, scores: np.ndarray) -> np.ndarray:
@@ -46,7 +66,7 @@ def _check(model, max_length):
         raise ValueError(f"sample: the model's word_to_idx has no '{START}' token")
 
 
-def _decode(model, features, max_length, choose, logprob=None):
+def _decode(model, table, features, max_length, choose, logprob=None):
     """Shared loop of greedy and temperature sampling; ``choose(scores) -> words``.
 
     Rows that have emitted ``<END>`` leave the batch, so they cost nothing more.
@@ -62,12 +82,12 @@ def _decode(model, features, max_length, choose, logprob=None):
     for t in range(max_length):
         if rows.size == 0:
             break
-        scores, state = step_scores(model, words, state)
-        logp = log_softmax(scores.astype(np.float64)) if logprob is not None else None
+        scores, state = step_scores(model, table, words, state)
+        norm = log_normalizer(scores) if logprob is not None else None
         words = choose(_forbid(model, scores))
         captions[rows, t] = words
-        if logp is not None:
-            logprob[rows] += logp[np.arange(rows.size), words]
+        if norm is not None:
+            logprob[rows] += scores[np.arange(rows.size), words] - norm
         if model.end_id is not None:
             live = words != model.end_id
             if not live.all():
@@ -76,12 +96,17 @@ def _decode(model, features, max_length, choose, logprob=None):
     return captions
 
 
-def greedy_decode(model, features, max_length=30):
-    """Arg-max decoding."""
-    return _decode(model, features, max_length, lambda scores: scores.argmax(axis=1))
+def _argmax(scores):
+    return scores.argmax(axis=1)
 
 
-def temperature_sample(model, features, max_length=30, temperature=1.0, seed=None):
+def greedy_decode(model, features, max_length=30, table=None):
+    """Arg-max decoding.  ``table``: the model's :func:`input_table`, when the caller already has it."""
+    table = input_table(model) if table is None else table
+    return _decode(model, table, features, max_length, _argmax)
+
+
+def temperature_sample(model, features, max_length=30, temperature=1.0, seed=None, table=None):
     """Sample each word from softmax(scores / temperature) with its own ``numpy.random.Generator``."""
     if not temperature > 0:
         raise ValueError(f"temperature_sample: temperature must be > 0, got {temperature!r}")
@@ -92,12 +117,14 @@ def temperature_sample(model, features, max_length=30, temperature=1.0, seed=Non
         u = rng.random((len(p), 1))
         return np.minimum((p.cumsum(axis=1) < u * p.sum(axis=1, keepdims=True)).sum(axis=1), p.shape[1] - 1)
 
-    return _decode(model, features, max_length, choose)
+    table = input_table(model) if table is None else table
+    return _decode(model, table, features, max_length, choose)
 
 
 def sequence_logprob(model, features, captions) -> np.ndarray:
     """Model log-probability (N,) of each caption up to and including its ``<END>``."""
     N, L = captions.shape
+    table = input_table(model)
     total = np.zeros(N)
     rows = np.arange(N)  # the captions still going on; finished ones leave the batch
     words = np.full(N, model.start_id, dtype=np.int64)
@@ -110,80 +137,106 @@ def sequence_logprob(model, features, captions) -> np.ndarray:
             state = tuple(s[live] for s in state)
         if rows.size == 0:
             break
-        scores, state = step_scores(model, words, state)
-        logp = log_softmax(scores.astype(np.float64))
-        total[rows] += logp[np.arange(rows.size), tok]
+        scores, state = step_scores(model, table, words, state)
+        total[rows] += scores[np.arange(rows.size), tok] - log_normalizer(scores)
         live = tok != model.end_id
         rows, words = rows[live], tok[live].astype(np.int64)
         state = tuple(s[live] for s in state)
     return total
 
 
-def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7):
-    """Beam search, vectorised over all N * k hypotheses at once.
+def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7, table=None):
+    """Beam search over all N * k hypotheses at once.
 
     Hypotheses are pruned by total log-probability; the winner per image is
     chosen by log-probability / length**length_penalty (0 turns normalisation
     off).  The greedy caption competes too, so the result never scores below it.
+
+    Only what can still grow is fed to the model: ended hypotheses, the empty
+    beams of the first step and images whose hypotheses have all ended cost
+    nothing.  The greedy caption rides along: while its prefix is one of the
+    image's hypotheses its next word comes from that hypothesis's scores, and
+    only once the beam has pruned it does it take a row of its own.
     """
     _check(model, max_length)
     k = int(beam_width)
     if k < 1:
         raise ValueError(f"beam_search: beam_width must be a positive integer, got {beam_width!r}")
+    table = input_table(model) if table is None else table
     if k == 1:
-        return greedy_decode(model, features, max_length)
-    g_logp = np.zeros(features.shape[0])
-    greedy = _decode(model, features, max_length, lambda scores: scores.argmax(axis=1), g_logp)
-    N_all = features.shape[0]
-    end, null = model.end_id, model.null_id
-    V = model.vocab_size
-    state = tuple(np.repeat(s, k, axis=0) for s in initial_state(model, features))
-    words = np.full(N_all * k, model.start_id, dtype=np.int64)
-    seqs = np.full((N_all, k, max_length), null, dtype=np.int32)
-    logp = np.full((N_all, k), -np.inf)
+        return greedy_decode(model, features, max_length, table)
+    N, L = features.shape[0], max_length
+    null = model.null_id
+    end = model.end_id if model.end_id is not None else -1  # -1: no word ends a caption
+    # the results of every image; an image's row is final once it leaves the search
+    final_seqs = np.full((N, k, L), null, dtype=np.int32)
+    final_logp = np.full((N, k), -np.inf)
+    final_len = np.zeros((N, k), dtype=np.int64)
+    greedy, g_logp = np.full((N, L), null, dtype=np.int32), np.zeros(N)
+    # the images still searching, and their hypotheses
+    images = np.arange(N)
+    seqs, logp, lengths = final_seqs.copy(), final_logp.copy(), final_len.copy()
     logp[:, 0] = 0.0  # one live hypothesis per image at the start: no duplicate beams
-    lengths = np.zeros((N_all, k), dtype=np.int64)
-    done = np.zeros((N_all, k), dtype=bool)
-    # images whose k hypotheses have all ended leave the batch; their results wait here
-    final_seqs, final_logp, final_len = seqs.copy(), logp.copy(), lengths.copy()
-    images = np.arange(N_all)
-    N = N_all
-    for t in range(max_length):
-        scores, state = step_scores(model, words, state)
-        step = _forbid(model, log_softmax(scores.astype(np.float64))).reshape(N, k, V)
-        # a finished hypothesis continues only with <NULL>, at no cost
-        step[done] = -np.inf
-        step[done, null] = 0.0
-        cand = (logp[:, :, None] + step).reshape(N, k * V)
-        top = np.argpartition(-cand, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(cand, top, 1), axis=1, kind="stable"), 1)
-        beam, word = top // V, top % V
-        logp = np.take_along_axis(cand, top, 1)
+    done = np.zeros((N, k), dtype=bool)
+    active = np.full((N, k), -1, dtype=np.int64)  # row of each growing hypothesis in `state`
+    active[:, 0] = np.arange(N)
+    g_slot = np.zeros(N, dtype=np.int64)  # the hypothesis that is the greedy prefix; -1: ended or pruned
+    # greedy captions pruned from their beam: image, state and next word, after the beam's rows
+    o_img, o_words = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    state = initial_state(model, features)
+    o_state = tuple(s[:0] for s in state)
+    words = np.full(N, model.start_id, dtype=np.int64)
+    for t in range(L):
+        nb = words.size
+        state = tuple(np.concatenate([a, b]) for a, b in zip(state, o_state, strict=True))
+        scores, state = step_scores(model, table, np.concatenate([words, o_words]), state)
+        # the greedy step, from the rows of the greedy prefixes still in the beam and of the pruned ones
+        inside = np.flatnonzero(g_slot >= 0)
+        g_rows = np.concatenate([active[inside, g_slot[inside]], nb + np.arange(o_img.size)])
+        g_imgs = np.concatenate([images[inside], o_img])
+        g_scores = scores[g_rows]
+        norm = log_normalizer(g_scores)
+        g_word = _forbid(model, g_scores).argmax(axis=1)
+        g_logp[g_imgs] += g_scores[np.arange(g_word.size), g_word] - norm
+        greedy[g_imgs, t] = g_word
+        # the beam step
+        n = images.size
+        new_logp, beam, word = np.empty((n, k)), np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.int64)
+        K.beam_select(scores[:nb], active, logp, done, null, model.start_id, new_logp, beam, word)
         seqs = np.take_along_axis(seqs, beam[:, :, None], 1)
         seqs[:, :, t] = word
         was_done = np.take_along_axis(done, beam, 1)
         lengths = np.take_along_axis(lengths, beam, 1) + ~was_done
-        done = was_done | (word == end) if end is not None else was_done
-        flat = (np.arange(N)[:, None] * k + beam).reshape(-1)
-        state = tuple(s[flat] for s in state)
-        words = word.reshape(-1).astype(np.int64)
-        finished = done.all(axis=1)
-        if finished.any():
-            gone = images[finished]
-            final_seqs[gone], final_logp[gone], final_len[gone] = seqs[finished], logp[finished], lengths[finished]
-            live = ~finished
-            images, seqs, logp, lengths, done = images[live], seqs[live], logp[live], lengths[live], done[live]
-            rows = np.repeat(live, k)
-            state, words = tuple(s[rows] for s in state), words[rows]
-            N = images.size
-            if N == 0:
-                break
+        done = was_done | (word == end)
+        logp, parent = new_logp, np.take_along_axis(active, beam, 1)
+        # where each greedy prefix went: still a hypothesis, ended, or pruned (then it gets a row of its own)
+        w_in, w_out = g_word[: inside.size], g_word[inside.size :]
+        kept = (beam[inside] == g_slot[inside, None]) & (word[inside] == w_in[:, None])
+        g_slot[:] = -1
+        g_slot[inside] = np.where(kept.any(axis=1) & (w_in != end), kept.argmax(axis=1), -1)
+        pruned = ~kept.any(axis=1) & (w_in != end)
+        going = w_out != end
+        o_img = np.concatenate([images[inside[pruned]], o_img[going]])
+        o_words = np.concatenate([w_in[pruned], w_out[going]])
+        o_state = tuple(s[np.concatenate([g_rows[: inside.size][pruned], g_rows[inside.size :][going]])] for s in state)
+        grows = ~done & np.isfinite(logp)
+        searching = grows.any(axis=1)
+        if not searching.all():
+            gone = images[~searching]
+            final_seqs[gone], final_logp[gone], final_len[gone] = (a[~searching] for a in (seqs, logp, lengths))
+            images, seqs, logp, lengths, done = (a[searching] for a in (images, seqs, logp, lengths, done))
+            grows, parent, word, g_slot = grows[searching], parent[searching], word[searching], g_slot[searching]
+        if images.size == 0 and o_img.size == 0:
+            break
+        state = tuple(s[parent[grows]] for s in state)
+        words = word[grows]
+        active = np.full(grows.shape, -1, dtype=np.int64)
+        active[grows] = np.arange(int(grows.sum()))
     final_seqs[images], final_logp[images], final_len[images] = seqs, logp, lengths
-    N, seqs, logp, lengths = N_all, final_seqs, final_logp, final_len
-    norm = logp / np.maximum(lengths, 1) ** length_penalty
+    norm = final_logp / np.maximum(final_len, 1) ** length_penalty
     best = norm.argmax(axis=1)
-    out = seqs[np.arange(N), best]
-    g_len = np.maximum(_lengths(greedy, end, null), 1)
+    out = final_seqs[np.arange(N), best]
+    g_len = np.maximum(_lengths(greedy, model.end_id, null), 1)
     better_greedy = g_logp / g_len**length_penalty > norm[np.arange(N), best]
     out[better_greedy] = greedy[better_greedy]
     return out
@@ -225,15 +278,16 @@ def decode(
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"decode: batch_size must be a positive integer, got {batch_size!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    table = input_table(model)
     chunks = []
     for start in range(0, features.shape[0], batch_size):
         f = features[start : start + batch_size]
         if method == "greedy":
-            chunks.append(greedy_decode(model, f, max_length))
+            chunks.append(greedy_decode(model, f, max_length, table))
         elif method == "beam":
-            chunks.append(beam_search(model, f, beam_width, max_length, length_penalty))
+            chunks.append(beam_search(model, f, beam_width, max_length, length_penalty, table))
         else:
-            chunks.append(temperature_sample(model, f, max_length, temperature, rng))
+            chunks.append(temperature_sample(model, f, max_length, temperature, rng, table))
     if not chunks:
         _check(model, max_length)
         return np.full((0, max_length), model.null_id, dtype=np.int32)

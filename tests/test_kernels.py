@@ -162,3 +162,18 @@ def test_fast_float32_math_special_values():
     s = _apply("sigmoid")(special)
     np.testing.assert_array_equal(s[:-1], [0, 0, 0, 0.5, 1])
     assert np.isnan(s[-1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_normalizer_kernel_matches_scipy_logsumexp(rng, dtype):
+    from scipy.special import logsumexp
+
+    from captioning.sampling import log_normalizer
+
+    x = (20 * rng.standard_normal((37, 1004))).astype(dtype)
+    x[3, :] = -1e4  # all-tiny row: the max shift keeps it finite
+    x[5, [0, 1]] = -np.inf  # forbidden words contribute nothing
+    out = log_normalizer(x)
+    assert out.dtype == np.float64 and out.shape == (37,)
+    rtol = {np.float64: 1e-13, np.float32: 1e-6}[dtype]  # float32: exp32 is within a few float32 ulps
+    np.testing.assert_allclose(out, logsumexp(x.astype(np.float64), axis=1), rtol=rtol, atol=0)

@@ -85,7 +85,15 @@ def test_decode_rejects_unknown_method_and_bad_arguments():
 def slow_beam_search(m, features, k, max_length, length_penalty=0.7):
     """One image at a time, hypotheses as Python lists: prune by total log-probability, an ended
     hypothesis continues with <NULL> at no cost, pick by log-prob / length**penalty, greedy competes."""
-    from captioning.sampling import initial_state, log_softmax, step_scores
+    from scipy.special import log_softmax
+
+    from captioning.sampling import initial_state
+
+    p = m.params
+
+    def step_scores(word, state):  # the model's own step, its input projection computed for this word
+        h, state = m.cell.step(p["W_embed"][word] @ p["Wx"] + p["b"], state, p["Wh"])
+        return h @ p["W_vocab"] + p["b_vocab"], state
 
     out = []
     for i in range(len(features)):
@@ -97,8 +105,8 @@ def slow_beam_search(m, features, k, max_length, length_penalty=0.7):
                 if done:
                     cands.append((toks + [m.null_id], lp, True, st))
                     continue
-                scores, st2 = step_scores(m, np.array([toks[-1] if toks else m.start_id]), st)
-                logp = log_softmax(scores.astype(np.float64))[0]
+                scores, st2 = step_scores(np.array([toks[-1] if toks else m.start_id]), st)
+                logp = log_softmax(scores.astype(np.float64), axis=1)[0]
                 logp[[m.null_id, m.start_id]] = -np.inf
                 cands += [(toks + [w], lp + logp[w], w == m.end_id, st2) for w in range(len(logp))]
             order = sorted(range(len(cands)), key=lambda j: -cands[j][1])  # stable: ties keep their order

@@ -276,3 +276,84 @@ def softmax_xent(scores, targets, weights, losses):
             row[v] = row[v] * scale
         row[y] -= w
         losses[r] = w * (math.log(s) - zy)
+
+
+# ----------------------------------------------------------------- decoding
+
+
+@serial_njit
+def _log_normalizer(row, buf):
+    """log(sum(exp(row))) in float64 for one row of scores (V,); ``buf`` (V,) is scratch."""
+    m = _row_max(row)
+    for v in range(row.shape[0]):
+        buf[v] = exp_(row[v] - m)
+    return float(m) + math.log(_row_sum(buf))
+
+
+@serial_njit
+def log_normalizers(scores, out):
+    """out[r] = log(sum(exp(scores[r]))), float64, for scores (n, V): log p(w) = scores[r, w] - out[r]."""
+    buf = np.empty(scores.shape[1], dtype=scores.dtype)
+    for r in range(scores.shape[0]):
+        out[r] = _log_normalizer(scores[r], buf)
+
+
+@inline_njit
+def _insert(val, idx, count, c, f):
+    """Put candidate (c, f) into the descending top list val/idx holding ``count`` entries; returns the new count.
+
+    A candidate enters only if it beats the last of a full list: ties keep the earlier one.
+    """
+    k = val.shape[0]
+    if count == k and not c > val[k - 1]:
+        return count
+    p = min(count, k - 1)
+    while p > 0 and c > val[p - 1]:
+        val[p], idx[p] = val[p - 1], idx[p - 1]
+        p -= 1
+    val[p], idx[p] = c, f
+    return min(count + 1, k)
+
+
+@serial_njit
+def beam_select(scores, active, logp, done, null, start, new_logp, src, word):
+    """One beam-search step for n images of k hypotheses: the k best continuations of each image.
+
+    scores: (R, V) next-word scores of the computed hypotheses; active: (n, k) row of
+    each hypothesis in ``scores``, -1 where it was not computed (it has ended, or
+    its log-probability is -inf); logp: (n, k) float64 log-probabilities; done:
+    (n, k) ended hypotheses, which continue only with ``null`` at no cost.
+    Continuations with ``null`` or ``start`` are forbidden.  Candidates are ranked
+    by log-probability, ties by (beam, word); the k best go to new_logp (n, k)
+    float64, src (n, k) parent beam and word (n, k), best first.  A row's own k
+    best words are found first (one compare per word), then merged.
+    """
+    n, k = logp.shape
+    V = scores.shape[1]
+    buf = np.empty(V, dtype=scores.dtype)
+    val, idx = np.empty(k), np.empty(k, dtype=np.int64)
+    row_val, row_idx = np.empty(k, dtype=scores.dtype), np.empty(k, dtype=np.int64)
+    for i in range(n):
+        count = 0
+        for j in range(k):
+            r = active[i, j]
+            if done[i, j]:
+                count = _insert(val, idx, count, logp[i, j], j * V + null)
+            elif r < 0:  # log-probability -inf: every continuation is -inf, k of them suffice
+                for w in range(min(V, k + 2)):
+                    if w != null and w != start:
+                        count = _insert(val, idx, count, -np.inf, j * V + w)
+            else:
+                row = scores[r]
+                row_count = 0
+                for w in range(V):
+                    if w != null and w != start:
+                        if row_count < k or row[w] > row_val[k - 1]:
+                            row_count = _insert(row_val, row_idx, row_count, row[w], w)
+                base = logp[i, j] - _log_normalizer(row, buf)
+                for p in range(row_count):
+                    count = _insert(val, idx, count, base + float(row_val[p]), j * V + row_idx[p])
+        for p in range(k):
+            new_logp[i, p] = val[p]
+            src[i, p] = idx[p] // V
+            word[i, p] = idx[p] % V
