@@ -35,17 +35,24 @@ WORKER = Path(__file__).with_name("step_worker.py")
 V, D, W, H, T = 1004, 512, 256, 512, 16
 
 
-def make_batch(N: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
+def coco_like_captions(rng: np.random.Generator, N: int) -> np.ndarray:
+    """(N, T + 1) int32 captions shaped like COCO's: <START>, round(N(10.5, 2.5)) words clipped to [5, 15]
+    drawn from a Zipf law over the vocabulary, <END>, <NULL> padding."""
     lengths = np.clip(np.round(rng.normal(10.5, 2.5, N)), 5, 15).astype(int)
     ranks = np.arange(1, V - 3)
     zipf = 1.0 / ranks
     words = rng.choice(ranks + 3, size=(N, T + 1), p=zipf / zipf.sum())
+    pos = np.arange(1, T + 1)
+    L = lengths[:, None]
     captions = np.zeros((N, T + 1), dtype=np.int32)
-    for i, L in enumerate(lengths):
-        captions[i, 0] = 1
-        captions[i, 1 : L + 1] = words[i, :L]
-        captions[i, L + 1] = 2
+    captions[:, 0] = 1
+    captions[:, 1:] = np.where(pos <= L, words[:, :T], np.where(pos == L + 1, 2, 0))
+    return captions
+
+
+def make_batch(N: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    captions = coco_like_captions(rng, N)
     features = rng.standard_normal((N, D)).astype(np.float32)
     return features, captions
 
