@@ -103,6 +103,15 @@ def test_features_come_from_pixels_only(small_dataset):
     assert not np.allclose(extract_features(swapped), stored)
 
 
+def test_features_do_not_depend_on_batching_or_threads(small_dataset):
+    with h5py.File(small_dataset / "train2014_images.h5") as f:
+        images = f["images"][:40]
+    one = extract_features(images)
+    np.testing.assert_array_equal(extract_features(images, batch_size=7, workers=3), one)
+    with pytest.raises(ValueError, match="workers must be a positive integer, got 0"):
+        extract_features(images, workers=0)
+
+
 def test_relation_words_follow_geometry():
     a = scenes.Obj("circle", "red", "small", 0.2, 0.5)
     b = scenes.Obj("square", "blue", "small", 0.8, 0.45)

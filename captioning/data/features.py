@@ -16,6 +16,8 @@ Each of the 134 channels is averaged over a 1x1, 2x2 and 4x4 pyramid
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -113,14 +115,26 @@ def extract_batch(images: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(_pyramid(fine, g), 0)).astype(np.float32)
 
 
-def extract_features(images: np.ndarray, batch_size: int = 128, progress: bool = False) -> np.ndarray:
-    """All images, in batches: (n, S, S, 3) uint8 -> (n, N_FEATURES) float32."""
+def extract_features(images: np.ndarray, batch_size: int = 128, progress: bool = False, workers: int = 1) -> np.ndarray:
+    """All images, in batches: (n, S, S, 3) uint8 -> (n, N_FEATURES) float32.
+
+    ``workers`` threads extract batches at once (NumPy releases the GIL); every
+    image's features are the same whatever the batching or the number of workers.
+    """
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] % 4 or images.dtype != np.uint8:
         raise ValueError(
             "extract_features: images must be uint8 (n, S, S, 3) with S divisible by 4, "
             f"got {images.dtype} {images.shape}"
         )
+    if not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"extract_features: workers must be a positive integer, got {workers!r}")
     out = np.empty((len(images), N_FEATURES), dtype=np.float32)
-    for start in tqdm(range(0, len(images), batch_size), desc="features", disable=not progress, unit="batch"):
+    starts = range(0, len(images), batch_size)
+
+    def one(start):
         out[start : start + batch_size] = extract_batch(images[start : start + batch_size])
+
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in tqdm(pool.map(one, starts), total=len(starts), desc="features", disable=not progress, unit="batch"):
+            pass
     return out

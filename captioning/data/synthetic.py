@@ -66,8 +66,11 @@ def make_split(
     return images, np.stack(captions), image_idxs
 
 
-def generate(out_dir, cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> Path:
-    """Write the synthetic dataset's raw layout (everything but the PCA files) into ``out_dir``."""
+def generate(out_dir, cfg: SyntheticConfig = SyntheticConfig(), progress: bool = True, workers: int = 1) -> Path:
+    """Write the synthetic dataset's raw layout (everything but the PCA files) into ``out_dir``.
+
+    ``workers`` threads extract image features; the data do not depend on it.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     idx_to_word = vocabulary()
@@ -79,7 +82,7 @@ def generate(out_dir, cfg: SyntheticConfig = SyntheticConfig(), progress: bool =
     for split, rng in zip(layout.SPLITS, rngs, strict=True):
         n = sizes[split]
         images, captions, idxs = make_split(cfg, n, rng, word_to_idx, f"render {split}", progress)
-        feats = extract_features(images, progress=progress)
+        feats = extract_features(images, progress=progress, workers=workers)
         splits[split] = (images, captions, idxs, feats)
 
     attrs = {f"synthetic.{k}": v for k, v in asdict(cfg).items()}

@@ -11,7 +11,7 @@ rule synthetic_data:
         log("data", "synthetic"),
     benchmark:
         bench("data", "synthetic")
-    threads: config["threads"]["default"]
+    threads: config["threads"]["data"]
     resources:
         mem_mb=scaled(3000),
         runtime=scaled(30),

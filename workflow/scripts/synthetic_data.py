@@ -8,4 +8,5 @@ run_step(
     cfg=SyntheticConfig(**snakemake.params.cfg),
     log=snakemake.log[0],
     threads=snakemake.threads,
+    workers=snakemake.threads,
 )

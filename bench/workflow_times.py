@@ -1,0 +1,73 @@
+"""Where a workflow run's time went, from Snakemake's ``benchmark:`` files.
+
+    python bench/workflow_times.py [benchmarks/synthetic]
+
+Every rule writes ``<benchmarks_root>/<dataset>/<job>.tsv`` when its job ends:
+wall seconds ``s``, ``cpu_time`` and peak ``max_rss`` (MB).  A file's
+modification time is the job's end, so ``end - s`` is its start: the report puts
+the jobs on one timeline (seconds from the first job's start), gives each rule's
+jobs, summed wall and CPU seconds and peak RSS, and the span from the first
+start to the last end (the run's wall time less Snakemake's own start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+
+def jobs(root: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted(root.rglob("*.tsv")):
+        tsv = pd.read_csv(path, sep="\t")
+        if tsv.empty:
+            continue
+        end = path.stat().st_mtime
+        name = path.relative_to(root).with_suffix("").as_posix()
+        wall = float(tsv["s"].iloc[-1])
+        rows.append(
+            {
+                "job": name,
+                "rule": name.split("/")[0],
+                "wall_s": wall,
+                "cpu_s": float(tsv["cpu_time"].iloc[-1]),
+                "max_rss_mb": float(tsv["max_rss"].iloc[-1]),
+                "start": end - wall,
+                "end": end,
+            }
+        )
+    if not rows:
+        raise SystemExit(f"workflow_times: no benchmark files (*.tsv) under {root}")
+    df = pd.DataFrame(rows)
+    t0 = df["start"].min()
+    df["start"], df["end"] = df["start"] - t0, df["end"] - t0
+    return df.sort_values("start").reset_index(drop=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("root", nargs="?", type=Path, default=Path("benchmarks/synthetic"))
+    args = ap.parse_args(argv)
+    df = jobs(args.root)
+    print("| job | start | end | wall | CPU | peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in df.itertuples():
+        print(
+            f"| {r.job} | {r.start:.0f} s | {r.end:.0f} s | {r.wall_s:.0f} s | {r.cpu_s:.0f} s "
+            f"| {r.max_rss_mb / 1024:.2f} GB |"
+        )
+    by_rule = df.groupby("rule", sort=False).agg(
+        jobs=("job", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"), max_rss_mb=("max_rss_mb", "max")
+    )
+    print("\n| rule | jobs | wall (sum) | CPU (sum) | peak RSS |")
+    print("|---|---:|---:|---:|---:|")
+    for rule, r in by_rule.iterrows():
+        print(f"| {rule} | {r.jobs} | {r.wall_s:.0f} s | {r.cpu_s:.0f} s | {r.max_rss_mb / 1024:.2f} GB |")
+    span = df["end"].max()
+    print(f"\nsummary: {len(df)} jobs from first start to last end in {span:.0f} s ({span / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
