@@ -176,7 +176,11 @@ def stage_train(work: Path, iterations: int) -> dict:
     data = load_coco_data(work / "coco")
     n_train = len(data["train_captions"])
     keep = np.random.default_rng(0).choice(n_train, iterations * BATCH, replace=False)
-    subset = {**data, "train_captions": data["train_captions"][keep], "train_image_idxs": data["train_image_idxs"][keep]}
+    subset = {
+        **data,
+        "train_captions": data["train_captions"][keep],
+        "train_image_idxs": data["train_image_idxs"][keep],
+    }
     model = CaptioningRNN(data["word_to_idx"], PCA_DIM, W, H, cell_type="lstm", seed=0)
     solver = CaptioningSolver(
         model, subset, "adam", {"learning_rate": 5e-3}, batch_size=BATCH, num_epochs=1, eval_images=0, verbose=False
@@ -275,7 +279,9 @@ def main(argv=None):
     print("| stage | time | peak RSS | written | |")
     print("|---|---:|---:|---:|---|")
     for stage, r in rows.items():
-        print(f"| {stage} | {r['seconds']:.1f} s | {r['peak_rss_gb']:.2f} GB | {r['written_gb']:.2f} GB | {r['note']} |")
+        print(
+            f"| {stage} | {r['seconds']:.1f} s | {r['peak_rss_gb']:.2f} GB | {r['written_gb']:.2f} GB | {r['note']} |"
+        )
 
 
 if __name__ == "__main__":
