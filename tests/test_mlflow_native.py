@@ -283,3 +283,41 @@ def test_a_changed_experiment_supersedes_its_runs_and_moves_the_alias(smoke):
         sweep_path.write_text(original)
         snakemake(work)  # back to the original configuration (retrained, bitwise as before)
     assert "Nothing to be done" in snakemake(work, "-n").stdout
+
+
+RACER = """
+import sys, time
+from mlflow.tracking import MlflowClient
+from captioning.pipeline.lineage import log_dataset
+uri, run_id, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+client = MlflowClient(uri)
+client.get_run(run_id)  # connected and migrated before the start line
+time.sleep(max(0.0, start - time.time()))
+for d in range(40):
+    log_dataset(client, run_id, "synthetic-trainval", f"digest{d}", "/data/synthetic", "training")
+"""
+
+
+def test_jobs_logging_the_same_dataset_at_once_all_succeed(tmp_path):
+    """Training jobs start together and each logs the sweep's dataset: MLflow creates the experiment's
+    dataset row check-then-insert, so all but one lose a race on the store's unique key (seen in a
+    5-job workflow run). Eight real processes, one SQLite store, 40 datasets each from one start time:
+    without the retry in log_dataset some process lost a race in 3 of 4 runs here."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("race")
+    run_ids = [client.create_run(exp).info.run_id for _ in range(8)]
+    start = time.time() + 12  # every process imported and connected by then
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RACER, uri, r, str(start)], stderr=subprocess.PIPE, text=True)
+        for r in run_ids
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, "\n".join(e[-600:] for e in errors)
+    for r in run_ids:
+        inputs = client.get_run(r).inputs.dataset_inputs
+        assert sorted(i.dataset.digest for i in inputs) == sorted(f"digest{d}" for d in range(40))
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert db.execute("select count(*) from datasets").fetchone()[0] == 40

@@ -27,6 +27,8 @@ SUPERSEDED_BY = "captioning.superseded_by"
 PARENT = "mlflow.parentRunId"
 SOURCE = "workflow/scripts/train.py"  # what produced the runs, for mlflow.source.name
 DATASET_SOURCES = ("LocalArtifactDatasetSource", "HTTPDatasetSource")
+# How a lost race to create a dataset row reads: SQLite's and PostgreSQL's unique-key errors
+DATASET_RACE = ("UNIQUE constraint failed: datasets", "duplicate key value violates unique constraint")
 
 
 def standard_tags(source: str = SOURCE) -> dict:
@@ -86,6 +88,13 @@ def log_dataset(client, run_id: str, name: str, digest: str, source: str, contex
     # a local path or a URL; MLflow 3.17 registers its local source twice, which makes resolving it warn
     kinds = {s.__name__: s for s in get_registered_sources() if s.__name__ in DATASET_SOURCES}
     dataset = MetaDataset(resolve_dataset_source(source, candidate_sources=list(kinds.values())), name, digest)
-    client.log_inputs(
-        run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])]
-    )
+    inputs = [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])]
+    try:
+        client.log_inputs(run_id, datasets=inputs)
+    except Exception as err:
+        # Jobs starting together race to create the experiment's one row for this dataset, and
+        # MLflow's check-then-insert lets the loser fail on the store's unique key; the row
+        # exists now, so the second attempt only links it to the run.
+        if not any(s in str(err) for s in DATASET_RACE):
+            raise
+        client.log_inputs(run_id, datasets=inputs)
