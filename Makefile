@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_kernels.py
 	$(BIN)/python bench/bench_metrics.py
 	$(BIN)/python bench/bench_decode.py
+	$(BIN)/python bench/bench_coco_scale.py
+	$(BIN)/python bench/bench_cores.py
 
 # Re-pin every dependency from a clean resolve (run after editing pyproject.toml).
 lock:
