@@ -120,7 +120,11 @@ class LSTMCell:
 
     @staticmethod
     def step(xa: np.ndarray, state, Wh: np.ndarray):
-        """One decoding step for every row of xa (n, 4H); returns (h, new_state)."""
+        """One decoding step for every row of xa (n, 4H); returns (h, new_state).
+
+        Decoding steps run the serial kernel: between two BLAS products a parallel
+        one made beam search 25% slower (``bench/bench_decode.py``, 8,000 images).
+        """
         h, c = state
         a = h @ Wh
         h_new, c_new, tc = (np.empty_like(h) for _ in range(3))

@@ -48,10 +48,6 @@ def log_normalizer(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def log_softmax(scores: np.ndarray) -> np.ndarray:
-    return scores.astype(np.float64) - log_normalizer(scores)[:, None]
-
-
 def _forbid(model, scores: np.ndarray) -> np.ndarray:
     """A caption never contains <NULL> or <START>: take them out of the choice (in place)."""
     scores[..., model.null_id] = -np.inf
@@ -66,12 +62,10 @@ def _check(model, max_length):
         raise ValueError(f"sample: the model's word_to_idx has no '{START}' token")
 
 
-def _decode(model, table, features, max_length, choose, logprob=None):
+def _decode(model, table, features, max_length, choose):
     """Shared loop of greedy and temperature sampling; ``choose(scores) -> words``.
 
     Rows that have emitted ``<END>`` leave the batch, so they cost nothing more.
-    ``logprob`` (N,), when given, accumulates each caption's log-probability as
-    :func:`sequence_logprob` computes it, without a second pass over the model.
     """
     _check(model, max_length)
     N = features.shape[0]
@@ -83,11 +77,8 @@ def _decode(model, table, features, max_length, choose, logprob=None):
         if rows.size == 0:
             break
         scores, state = step_scores(model, table, words, state)
-        norm = log_normalizer(scores) if logprob is not None else None
         words = choose(_forbid(model, scores))
         captions[rows, t] = words
-        if norm is not None:
-            logprob[rows] += scores[np.arange(rows.size), words] - norm
         if model.end_id is not None:
             live = words != model.end_id
             if not live.all():
@@ -113,7 +104,8 @@ def temperature_sample(model, features, max_length=30, temperature=1.0, seed=Non
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     def choose(scores):
-        p = np.exp(log_softmax(scores.astype(np.float64) / temperature))  # forbidden words get p = 0
+        z = scores.astype(np.float64) / temperature
+        p = np.exp(z - log_normalizer(z)[:, None])  # forbidden words get p = 0
         u = rng.random((len(p), 1))
         return np.minimum((p.cumsum(axis=1) < u * p.sum(axis=1, keepdims=True)).sum(axis=1), p.shape[1] - 1)
 
