@@ -10,12 +10,12 @@ ReLU'd Gaussians like fc7's), serves it from a local HTTP server with Range
 support, and runs each stage with the workflow's own functions:
 
   download   ``download``, cut off halfway by the server, then resumed (sha256 verified)
-  extract    ``extract_layout``: CRC check, extraction, the 5,000-image test hold-out
-  pca        ``prepare_pca``: fit on train, transform every split to 512
+  extract    ``extract_layout``: CRC check, extraction, the test hold-out (``coco.test_images``)
+  pca        ``prepare_pca``: fit on train, transform every split to ``pca.dim``
   load       ``load_coco_data`` of train and val, as the train step reads them
   train      ``CaptioningSolver.train``: an LSTM with W=256, H=512, batch 128, Adam,
              for ``--iterations`` iterations, extrapolated to one epoch of 400,135 captions
-  greedy     decode and score all 40,504 val2014 images (35,504 val + 5,000 test) as the
+  greedy     decode and score all 40,504 val2014 images (val + test) to ``evaluation.max_length`` as the
   beam-3     score step does: ``decode_images``, ``image_stats``, ``corpus_scores``
 
 Each stage runs in a clean process of its own, set up as a workflow job is
@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 SIZES = {"train": (82_783, 400_135), "val": (40_504, 195_954)}  # images, captions
-F, PCA_DIM, W, H, BATCH, MAX_LENGTH, TEST_IMAGES = 4096, 512, 256, 512, 128, 16, 5000
+F, W, H, BATCH = 4096, 256, 512, 128
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"  # PCA size, hold-out, caption length
 STAGES = ("download", "extract", "pca", "load", "train", "greedy", "beam-3")
 ARCHIVE = "coco_captioning.zip"
 
@@ -147,17 +148,25 @@ def stage_download(work: Path, url: str, size: int, sha256: str) -> dict:
     return {"note": f"cut by the server at {part / 1e9:.2f} GB, resumed with Range, sha256 verified"}
 
 
+def workflow_config() -> dict:
+    """The default workflow's settings, so the rehearsal uses what a COCO run would."""
+    import yaml
+
+    return yaml.safe_load(CONFIG.read_text())
+
+
 def stage_extract(work: Path) -> dict:
     from captioning.data.download import extract_layout
 
-    extract_layout(work / "cache" / ARCHIVE, work / "coco", TEST_IMAGES, 0)
+    coco = workflow_config()["coco"]
+    extract_layout(work / "cache" / ARCHIVE, work / "coco", coco["test_images"], coco["test_seed"])
     return {"note": f"{sum(p.stat().st_size for p in (work / 'coco').iterdir()) / 1e9:.2f} GB extracted"}
 
 
 def stage_pca(work: Path) -> dict:
     from captioning.data.pca import prepare_pca
 
-    pca = prepare_pca(work / "coco", PCA_DIM, progress=False)
+    pca = prepare_pca(work / "coco", workflow_config()["pca"]["dim"], progress=False)
     return {"note": f"{100 * float(pca.explained_variance_ratio_.sum()):.1f}% of the variance kept"}
 
 
@@ -181,7 +190,7 @@ def stage_train(work: Path, iterations: int) -> dict:
         "train_captions": data["train_captions"][keep],
         "train_image_idxs": data["train_image_idxs"][keep],
     }
-    model = CaptioningRNN(data["word_to_idx"], PCA_DIM, W, H, cell_type="lstm", seed=0)
+    model = CaptioningRNN(data["word_to_idx"], data["train_features"].shape[1], W, H, cell_type="lstm", seed=0)
     solver = CaptioningSolver(
         model, subset, "adam", {"learning_rate": 5e-3}, batch_size=BATCH, num_epochs=1, eval_images=0, verbose=False
     )
@@ -206,12 +215,13 @@ def stage_decode(work: Path, method: str) -> dict:
     model, _ = load_model(work / "model.npz")
     splits = ("val", "test")  # all of the archive's val2014
     data = load_coco_data(work / "coco", splits=splits)
+    max_length = workflow_config()["evaluation"]["max_length"]
     t0 = time.perf_counter()
     scores, n, words = {}, 0, 0
     for split in splits:
         images = eval_images(data, split, None)
         refs = split_references(data, split, images)
-        hyps = decode_images(model, data, split, images, max_length=MAX_LENGTH, method=method, beam_width=3)
+        hyps = decode_images(model, data, split, images, max_length=max_length, method=method, beam_width=3)
         scores[split] = corpus_scores(image_stats(refs, hyps))
         n, words = n + len(images), words + sum(len(h.split()) for h in hyps.values())
     return {

@@ -29,19 +29,19 @@ import time
 import numpy as np
 
 MODES = ("greedy", "beam")
-V, W, D, MAX_LENGTH, CHUNK = 1004, 256, 512, 16, 500
+V, W, D, MAX_LENGTH = 1004, 256, 512, 16
 MEAN_WORDS = 10.5
 
 
 def build(hidden: int):
     """The seeded LSTM with its <END> offset calibrated to MEAN_WORDS greedy words (bisection on 500 rows)."""
     from captioning.model import CaptioningRNN
-    from captioning.sampling import greedy_decode
+    from captioning.sampling import DECODE_BATCH, greedy_decode
     from captioning.vocab import SPECIAL_TOKENS
 
     words = list(SPECIAL_TOKENS) + [f"w{i}" for i in range(V - len(SPECIAL_TOKENS))]
     model = CaptioningRNN({w: i for i, w in enumerate(words)}, D, W, hidden, cell_type="lstm", seed=0)
-    probe = np.random.default_rng(1).standard_normal((CHUNK, D)).astype(np.float32)
+    probe = np.random.default_rng(1).standard_normal((DECODE_BATCH, D)).astype(np.float32)
     base = float(model.params["b_vocab"][model.end_id])
     lo, hi = -5.0, 5.0
     for _ in range(14):
@@ -68,7 +68,7 @@ def worker(mode: str, n: int, hidden: int) -> dict:
     refs, _ = corpus(n, seed=3)
     words = [model.idx_to_word[i] for i in range(V)]
     t0 = time.perf_counter()
-    tokens = decode(model, X, method=mode, beam_width=3, max_length=MAX_LENGTH, batch_size=CHUNK)
+    tokens = decode(model, X, method=mode, beam_width=3, max_length=MAX_LENGTH)
     decoded = time.perf_counter() - t0
     hyps = dict(enumerate(decode_captions(tokens, words, plain=True)))
     score_captions(refs, hyps)

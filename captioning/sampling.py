@@ -180,8 +180,10 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
     words = np.full(N, model.start_id, dtype=np.int64)
     for t in range(L):
         nb = words.size
-        state = tuple(np.concatenate([a, b]) for a, b in zip(state, o_state, strict=True))
-        scores, state = step_scores(model, table, np.concatenate([words, o_words]), state)
+        if o_img.size:  # the pruned greedy captions' rows go after the beam's
+            state = tuple(np.concatenate([a, b]) for a, b in zip(state, o_state, strict=True))
+            words = np.concatenate([words, o_words])
+        scores, state = step_scores(model, table, words, state)
         # the greedy step, from the rows of the greedy prefixes still in the beam and of the pruned ones
         inside = np.flatnonzero(g_slot >= 0)
         g_rows = np.concatenate([active[inside, g_slot[inside]], nb + np.arange(o_img.size)])

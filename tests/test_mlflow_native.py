@@ -312,7 +312,11 @@ def test_jobs_logging_the_same_dataset_at_once_all_succeed(tmp_path):
         subprocess.Popen([sys.executable, "-c", RACER, uri, r, str(start)], stderr=subprocess.PIPE, text=True)
         for r in run_ids
     ]
-    errors = [p.communicate(timeout=120)[1] for p in procs]
+    try:
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()  # a no-op for those that ended
     assert [p.returncode for p in procs] == [0] * 8, "\n".join(e[-600:] for e in errors)
     for r in run_ids:
         inputs = client.get_run(r).inputs.dataset_inputs
