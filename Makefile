@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint reproduce bench lock clean
+.PHONY: setup test test-fast lint reproduce bench lock clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml requirements.lock
 # need root and Debian's SLURM and PostgreSQL (.ci/run installs them) or they skip.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Everything but the tests marked slow (Snakemake runs, MLflow servers, serving, PostgreSQL,
+# SLURM): about 2 minutes on a 2-core machine.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/python -m pytest tests/test_hygiene.py

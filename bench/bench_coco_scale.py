@@ -231,7 +231,7 @@ def stage_decode(work: Path, method: str) -> dict:
 
 
 def worker(stage: str, work: Path, args) -> dict:
-    from captioning.pipeline.cli import configure_threads
+    from captioning.threads import configure_threads
 
     configure_threads(os.cpu_count())
     t0 = time.perf_counter()

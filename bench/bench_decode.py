@@ -58,8 +58,8 @@ def worker(mode: str, n: int, hidden: int) -> dict:
     from bench_metrics import corpus
 
     from captioning.metrics import score_captions
-    from captioning.pipeline.cli import configure_threads
     from captioning.sampling import decode
+    from captioning.threads import configure_threads
     from captioning.vocab import decode_captions
 
     configure_threads(os.cpu_count())

@@ -1,6 +1,6 @@
 """captioning: image captioning with RNN and LSTM language models on a Numba + BLAS core.
 
-The seed notebook's names are importable from here, so its checks run against
+The notebook's names are importable from here, so its checks run against
 this package in place of ``cs231n``.
 """
 

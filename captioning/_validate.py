@@ -55,3 +55,17 @@ def token_ids(fn: str, name: str, arr, V: int) -> np.ndarray:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{fn}: {name} holds token id {bad} outside the vocabulary range [0, {V})")
     return arr
+
+
+def positive_int(label: str, value, error: type[Exception] = ValueError) -> int:
+    """``value`` as an int if it is a positive integer; else ``error("<label> must be a positive integer, ...")``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise error(f"{label} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(label: str, value, error: type[Exception] = ValueError) -> int:
+    """``value`` as an int if it is an integer >= 0; else ``error("<label> must be an integer >= 0, ...")``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise error(f"{label} must be an integer >= 0, got {value!r}")
+    return int(value)

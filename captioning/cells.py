@@ -79,7 +79,7 @@ class RNNCell:
 
 
 class LSTMCell:
-    """LSTM with gates i, f, o, g (the seed's order) and zero initial cell state."""
+    """LSTM with gates i, f, o, g (the notebook's order) and zero initial cell state."""
 
     name = "lstm"
     gates = 4

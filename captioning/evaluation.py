@@ -1,4 +1,4 @@
-"""Turning a model and a split into scores: references, decoding, BLEU-1..4, CIDEr-D; the seed's BLEU_score.
+"""Turning a model and a split into scores: references, decoding, BLEU-1..4, CIDEr-D; the notebook's BLEU_score.
 
 Shapes: n captions, m images, L caption tokens.
 """
@@ -12,13 +12,13 @@ from .metrics import score_captions
 from .sampling import DECODE_BATCH, decode
 from .vocab import END, START, UNK, decode_captions
 
-# The two sentence-level scores built on the seed's BLEU_score, named by what they average.
+# The two sentence-level scores built on the notebook's BLEU_score, named by what they average.
 FIRST_REF_BLEU = "sentence_BLEU-1_first_ref"  # each image's greedy caption against its first reference
 RANDOM_CAPTION_BLEU = "sentence_BLEU-1_random_caption"  # evaluate_model: greedy captions of random captions' images
 
 
 def BLEU_score(gt_caption: str, sample_caption: str) -> float:
-    """The seed's unigram BLEU: nltk ``sentence_bleu`` with weights [1] after dropping special tokens."""
+    """The notebook's unigram BLEU: nltk ``sentence_bleu`` with weights [1] after dropping special tokens."""
     from nltk.translate.bleu_score import sentence_bleu  # nltk takes seconds to import: only when used
 
     skip = (START, END, UNK)
@@ -28,7 +28,7 @@ def BLEU_score(gt_caption: str, sample_caption: str) -> float:
 
 
 def evaluate_model(model, data: dict, batch_size: int = 1000, seed=0, splits=("train", "val"), verbose=True) -> dict:
-    """The seed's evaluation: mean :func:`BLEU_score` of greedy samples for ``batch_size`` random captions per split."""
+    """The notebook's evaluation: mean :func:`BLEU_score` of greedy samples, ``batch_size`` captions a split."""
     rng = np.random.default_rng(seed)
     scores = {}
     for split in splits:

@@ -1,4 +1,4 @@
-"""Central-difference gradient checks with the seed's signatures."""
+"""Central-difference gradient checks with the notebook's signatures."""
 
 from __future__ import annotations
 

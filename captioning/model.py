@@ -37,7 +37,7 @@ class _LossContext(NamedTuple):
 
 
 class CaptioningRNN:
-    """The seed's captioning model, with a ``seed`` for its initialisation.
+    """The notebook's captioning model, with a ``seed`` for its initialisation.
 
     ``params`` holds W_embed (V, W), W_proj (D, H), b_proj (H,), Wx (W, gH),
     Wh (H, gH), b (gH,), W_vocab (H, V), b_vocab (V,), with g = 1 for 'rnn'
@@ -57,8 +57,7 @@ class CaptioningRNN:
         if not isinstance(word_to_idx, dict) or NULL not in word_to_idx:
             raise ValueError(f"CaptioningRNN: word_to_idx must be a dict containing '{NULL}'")
         for name, value in (("input_dim", input_dim), ("wordvec_dim", wordvec_dim), ("hidden_dim", hidden_dim)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"CaptioningRNN: {name} must be a positive integer, got {value!r}")
+            check.positive_int(f"CaptioningRNN: {name}", value)
         self.dtype = np.dtype(dtype)
         if self.dtype not in check.FLOAT_DTYPES:
             raise ValueError(f"CaptioningRNN: dtype must be float32 or float64, got {self.dtype}")
@@ -177,6 +176,36 @@ class CaptioningRNN:
         grads["W_proj"] = ctx.features.T @ dh0
         grads["b_proj"] = dh0.sum(axis=0)
         return grads
+
+    # ------------------------------------------------------------ decoding steps
+    # The decoders (``sampling.py``) run the model one word at a time through these
+    # three methods; only this class knows how ``params`` are laid out.
+    def initial_state(self, features: np.ndarray) -> tuple:
+        """The cell's state before the first word: (N, D) features -> a tuple of (N, H) arrays."""
+        p = self.params
+        return self.cell.init_state(features @ p["W_proj"] + p["b_proj"])
+
+    def input_table(self) -> np.ndarray:
+        """(V, G) input projection ``W_embed @ Wx + b`` of every word: a decoding step looks its rows up.
+
+        Computed once per decode call, it saves the step's ``x @ Wx`` product (a
+        quarter of an H=512 LSTM step's arithmetic).
+        """
+        p = self.params
+        table = p["W_embed"] @ p["Wx"]
+        table += p["b"]
+        return table
+
+    def step_scores(self, table: np.ndarray, words: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        """Feed ``words`` (n,) into the cell; return vocabulary scores (n, V) and the new state.
+
+        ``table`` is :meth:`input_table`.
+        """
+        p = self.params
+        h, state = self.cell.step(table[words], state, p["Wh"])
+        scores = h @ p["W_vocab"]
+        scores += p["b_vocab"]
+        return scores, state
 
     def sample(self, features, max_length=30):
         """Greedy decoding.  features: (N, D) -> captions (N, max_length) int32.

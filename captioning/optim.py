@@ -1,4 +1,4 @@
-"""First-order update rules with one interface (the seed's ``optim`` module).
+"""First-order update rules with one interface (the notebook's ``optim`` module).
 
 ``rule(w, dw, config) -> (w, config)``: ``w`` is updated in place and returned;
 ``config`` holds the hyperparameters (scalars) and the rule's state (arrays),

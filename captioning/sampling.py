@@ -8,37 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _validate as check
 from .kernels import elementwise as K
 from .vocab import START
-
-
-def initial_state(model, features):
-    p = model.params
-    return model.cell.init_state(features @ p["W_proj"] + p["b_proj"])
-
-
-def input_table(model) -> np.ndarray:
-    """(V, G) input projection ``W_embed @ Wx + b`` of every word: a decoding step looks its rows up.
-
-    Computed once per decode call, it saves the step's ``x @ Wx`` product (a
-    quarter of an H=512 LSTM step's arithmetic).
-    """
-    p = model.params
-    table = p["W_embed"] @ p["Wx"]
-    table += p["b"]
-    return table
-
-
-def step_scores(model, table, words, state):
-    """Feed ``words`` (n,) into the cell; return vocabulary scores (n, V) and the new state.
-
-    ``table`` is :func:`input_table` of the model.
-    """
-    p = model.params
-    h, state = model.cell.step(table[words], state, p["Wh"])
-    scores = h @ p["W_vocab"]
-    scores += p["b_vocab"]
-    return scores, state
 
 
 def log_normalizer(scores: np.ndarray) -> np.ndarray:
@@ -56,8 +28,7 @@ def _forbid(model, scores: np.ndarray) -> np.ndarray:
 
 
 def _check(model, max_length):
-    if not isinstance(max_length, (int, np.integer)) or max_length < 1:
-        raise ValueError(f"sample: max_length must be a positive integer, got {max_length!r}")
+    check.positive_int("sample: max_length", max_length)
     if model.start_id is None:
         raise ValueError(f"sample: the model's word_to_idx has no '{START}' token")
 
@@ -72,11 +43,11 @@ def _decode(model, table, features, max_length, choose):
     captions = np.full((N, max_length), model.null_id, dtype=np.int32)
     rows = np.arange(N)
     words = np.full(N, model.start_id, dtype=np.int64)
-    state = initial_state(model, features)
+    state = model.initial_state(features)
     for t in range(max_length):
         if rows.size == 0:
             break
-        scores, state = step_scores(model, table, words, state)
+        scores, state = model.step_scores(table, words, state)
         words = choose(_forbid(model, scores))
         captions[rows, t] = words
         if model.end_id is not None:
@@ -92,8 +63,8 @@ def _argmax(scores):
 
 
 def greedy_decode(model, features, max_length=30, table=None):
-    """Arg-max decoding.  ``table``: the model's :func:`input_table`, when the caller already has it."""
-    table = input_table(model) if table is None else table
+    """Arg-max decoding.  ``table``: ``model.input_table()``, when the caller already has it."""
+    table = model.input_table() if table is None else table
     return _decode(model, table, features, max_length, _argmax)
 
 
@@ -101,7 +72,7 @@ def temperature_sample(model, features, max_length=30, temperature=1.0, seed=Non
     """Sample each word from softmax(scores / temperature) with its own ``numpy.random.Generator``."""
     if not temperature > 0:
         raise ValueError(f"temperature_sample: temperature must be > 0, got {temperature!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # a Generator passes through unchanged
 
     def choose(scores):
         z = scores.astype(np.float64) / temperature
@@ -109,32 +80,74 @@ def temperature_sample(model, features, max_length=30, temperature=1.0, seed=Non
         u = rng.random((len(p), 1))
         return np.minimum((p.cumsum(axis=1) < u * p.sum(axis=1, keepdims=True)).sum(axis=1), p.shape[1] - 1)
 
-    table = input_table(model) if table is None else table
+    table = model.input_table() if table is None else table
     return _decode(model, table, features, max_length, choose)
 
 
-def sequence_logprob(model, features, captions) -> np.ndarray:
-    """Model log-probability (N,) of each caption up to and including its ``<END>``."""
-    N, L = captions.shape
-    table = input_table(model)
-    total = np.zeros(N)
-    rows = np.arange(N)  # the captions still going on; finished ones leave the batch
-    words = np.full(N, model.start_id, dtype=np.int64)
-    state = initial_state(model, features)
-    for t in range(L):
-        tok = captions[rows, t]
-        live = tok != model.null_id
-        if not live.all():
-            rows, tok, words = rows[live], tok[live], words[live]
-            state = tuple(s[live] for s in state)
-        if rows.size == 0:
-            break
-        scores, state = step_scores(model, table, words, state)
-        total[rows] += scores[np.arange(rows.size), tok] - log_normalizer(scores)
-        live = tok != model.end_id
-        rows, words = rows[live], tok[live].astype(np.int64)
-        state = tuple(s[live] for s in state)
-    return total
+class _RidingGreedy:
+    """Each image's greedy caption, decoded alongside the beam so that beam search never scores below it.
+
+    While an image's greedy prefix is one of its hypotheses, its next word comes
+    from that hypothesis's scores; once the beam has pruned it, it takes a row of
+    its own after the beam's rows, until it ends.
+    """
+
+    def __init__(self, model, N: int, L: int, state: tuple):
+        self.model = model
+        self.end = model.end_id if model.end_id is not None else -1
+        self.captions = np.full((N, L), model.null_id, dtype=np.int32)
+        self.logp = np.zeros(N)
+        self.slot = np.zeros(N, dtype=np.int64)  # per searching image: its greedy prefix's hypothesis; -1: none
+        # greedy captions pruned from their beam: image, next word and state, fed after the beam's rows
+        self.own_img = np.zeros(0, dtype=np.int64)
+        self.own_words = np.zeros(0, dtype=np.int64)
+        self.own_state = tuple(s[:0] for s in state)
+
+    @property
+    def running(self) -> bool:
+        return self.own_img.size > 0
+
+    def append_rows(self, words: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        """The beam's words and state with the pruned greedy captions' rows after them."""
+        if not self.running:
+            return words, state
+        state = tuple(np.concatenate([a, b]) for a, b in zip(state, self.own_state, strict=True))
+        return np.concatenate([words, self.own_words]), state
+
+    def step(self, t: int, scores: np.ndarray, n_beam_rows: int, images: np.ndarray, active: np.ndarray) -> None:
+        """Take step ``t``'s greedy word from the greedy prefixes' rows of ``scores``."""
+        self._inside = np.flatnonzero(self.slot >= 0)
+        inside = self._inside
+        self._rows = np.concatenate([active[inside, self.slot[inside]], n_beam_rows + np.arange(self.own_img.size)])
+        imgs = np.concatenate([images[inside], self.own_img])
+        g_scores = scores[self._rows]
+        norm = log_normalizer(g_scores)
+        self._word = _forbid(self.model, g_scores).argmax(axis=1)
+        self.logp[imgs] += g_scores[np.arange(self._word.size), self._word] - norm
+        self.captions[imgs, t] = self._word
+
+    def follow(self, images: np.ndarray, beam: np.ndarray, word: np.ndarray, state: tuple) -> None:
+        """Where each greedy prefix went in the beam step: still a hypothesis, ended, or pruned (a row of its own)."""
+        inside, end = self._inside, self.end
+        w_in, w_out = self._word[: inside.size], self._word[inside.size :]
+        kept = (beam[inside] == self.slot[inside, None]) & (word[inside] == w_in[:, None])
+        self.slot[:] = -1
+        self.slot[inside] = np.where(kept.any(axis=1) & (w_in != end), kept.argmax(axis=1), -1)
+        pruned = ~kept.any(axis=1) & (w_in != end)
+        going = w_out != end
+        self.own_img = np.concatenate([images[inside[pruned]], self.own_img[going]])
+        self.own_words = np.concatenate([w_in[pruned], w_out[going]])
+        rows = np.concatenate([self._rows[: inside.size][pruned], self._rows[inside.size :][going]])
+        self.own_state = tuple(s[rows] for s in state)
+
+    def keep(self, searching: np.ndarray) -> None:
+        """Only the images still searching keep a slot."""
+        self.slot = self.slot[searching]
+
+    def better_than(self, norm_best: np.ndarray, length_penalty: float) -> np.ndarray:
+        """(N,) bool: where the greedy caption's normalised log-probability beats the beam's best."""
+        length = np.maximum(_lengths(self.captions, self.model.end_id, self.model.null_id), 1)
+        return self.logp / length**length_penalty > norm_best
 
 
 def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7, table=None):
@@ -142,19 +155,16 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
 
     Hypotheses are pruned by total log-probability; the winner per image is
     chosen by log-probability / length**length_penalty (0 turns normalisation
-    off).  The greedy caption competes too, so the result never scores below it.
+    off).  The greedy caption competes too (:class:`_RidingGreedy`), so the
+    result never scores below it.
 
     Only what can still grow is fed to the model: ended hypotheses, the empty
     beams of the first step and images whose hypotheses have all ended cost
-    nothing.  The greedy caption rides along: while its prefix is one of the
-    image's hypotheses its next word comes from that hypothesis's scores, and
-    only once the beam has pruned it does it take a row of its own.
+    nothing.
     """
     _check(model, max_length)
-    k = int(beam_width)
-    if k < 1:
-        raise ValueError(f"beam_search: beam_width must be a positive integer, got {beam_width!r}")
-    table = input_table(model) if table is None else table
+    k = check.positive_int("beam_search: beam_width", beam_width)
+    table = model.input_table() if table is None else table
     if k == 1:
         return greedy_decode(model, features, max_length, table)
     N, L = features.shape[0], max_length
@@ -164,7 +174,6 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
     final_seqs = np.full((N, k, L), null, dtype=np.int32)
     final_logp = np.full((N, k), -np.inf)
     final_len = np.zeros((N, k), dtype=np.int64)
-    greedy, g_logp = np.full((N, L), null, dtype=np.int32), np.zeros(N)
     # the images still searching, and their hypotheses
     images = np.arange(N)
     seqs, logp, lengths = final_seqs.copy(), final_logp.copy(), final_len.copy()
@@ -172,28 +181,14 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
     done = np.zeros((N, k), dtype=bool)
     active = np.full((N, k), -1, dtype=np.int64)  # row of each growing hypothesis in `state`
     active[:, 0] = np.arange(N)
-    g_slot = np.zeros(N, dtype=np.int64)  # the hypothesis that is the greedy prefix; -1: ended or pruned
-    # greedy captions pruned from their beam: image, state and next word, after the beam's rows
-    o_img, o_words = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    state = initial_state(model, features)
-    o_state = tuple(s[:0] for s in state)
+    state = model.initial_state(features)
+    greedy = _RidingGreedy(model, N, L, state)
     words = np.full(N, model.start_id, dtype=np.int64)
     for t in range(L):
         nb = words.size
-        if o_img.size:  # the pruned greedy captions' rows go after the beam's
-            state = tuple(np.concatenate([a, b]) for a, b in zip(state, o_state, strict=True))
-            words = np.concatenate([words, o_words])
-        scores, state = step_scores(model, table, words, state)
-        # the greedy step, from the rows of the greedy prefixes still in the beam and of the pruned ones
-        inside = np.flatnonzero(g_slot >= 0)
-        g_rows = np.concatenate([active[inside, g_slot[inside]], nb + np.arange(o_img.size)])
-        g_imgs = np.concatenate([images[inside], o_img])
-        g_scores = scores[g_rows]
-        norm = log_normalizer(g_scores)
-        g_word = _forbid(model, g_scores).argmax(axis=1)
-        g_logp[g_imgs] += g_scores[np.arange(g_word.size), g_word] - norm
-        greedy[g_imgs, t] = g_word
-        # the beam step
+        words, state = greedy.append_rows(words, state)
+        scores, state = model.step_scores(table, words, state)
+        greedy.step(t, scores, nb, images, active)
         n = images.size
         new_logp, beam, word = np.empty((n, k)), np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.int64)
         K.beam_select(scores[:nb], active, logp, done, null, model.start_id, new_logp, beam, word)
@@ -203,24 +198,16 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
         lengths = np.take_along_axis(lengths, beam, 1) + ~was_done
         done = was_done | (word == end)
         logp, parent = new_logp, np.take_along_axis(active, beam, 1)
-        # where each greedy prefix went: still a hypothesis, ended, or pruned (then it gets a row of its own)
-        w_in, w_out = g_word[: inside.size], g_word[inside.size :]
-        kept = (beam[inside] == g_slot[inside, None]) & (word[inside] == w_in[:, None])
-        g_slot[:] = -1
-        g_slot[inside] = np.where(kept.any(axis=1) & (w_in != end), kept.argmax(axis=1), -1)
-        pruned = ~kept.any(axis=1) & (w_in != end)
-        going = w_out != end
-        o_img = np.concatenate([images[inside[pruned]], o_img[going]])
-        o_words = np.concatenate([w_in[pruned], w_out[going]])
-        o_state = tuple(s[np.concatenate([g_rows[: inside.size][pruned], g_rows[inside.size :][going]])] for s in state)
+        greedy.follow(images, beam, word, state)
         grows = ~done & np.isfinite(logp)
         searching = grows.any(axis=1)
         if not searching.all():
             gone = images[~searching]
             final_seqs[gone], final_logp[gone], final_len[gone] = (a[~searching] for a in (seqs, logp, lengths))
             images, seqs, logp, lengths, done = (a[searching] for a in (images, seqs, logp, lengths, done))
-            grows, parent, word, g_slot = grows[searching], parent[searching], word[searching], g_slot[searching]
-        if images.size == 0 and o_img.size == 0:
+            grows, parent, word = grows[searching], parent[searching], word[searching]
+            greedy.keep(searching)
+        if images.size == 0 and not greedy.running:
             break
         state = tuple(s[parent[grows]] for s in state)
         words = word[grows]
@@ -230,9 +217,8 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
     norm = final_logp / np.maximum(final_len, 1) ** length_penalty
     best = norm.argmax(axis=1)
     out = final_seqs[np.arange(N), best]
-    g_len = np.maximum(_lengths(greedy, model.end_id, null), 1)
-    better_greedy = g_logp / g_len**length_penalty > norm[np.arange(N), best]
-    out[better_greedy] = greedy[better_greedy]
+    better = greedy.better_than(norm[np.arange(N), best], length_penalty)
+    out[better] = greedy.captions[better]
     return out
 
 
@@ -244,7 +230,7 @@ def _lengths(captions, end, null) -> np.ndarray:
     return np.minimum(first_end, (captions != null).sum(1))
 
 
-DECODERS = {"greedy", "beam", "temperature"}
+DECODE_METHODS = ("greedy", "beam", "temperature")  # what decode(method=...) accepts
 
 
 DECODE_BATCH = 500  # images per chunk in decode: bounds memory for any N (beam: k x 500 hypotheses)
@@ -267,12 +253,11 @@ def decode(
     40,504 COCO val images at once would hold gigabytes of hypotheses); the
     result is the same as one call per chunk.
     """
-    if method not in DECODERS:
-        raise ValueError(f"decode: method must be one of {sorted(DECODERS)}, got {method!r}")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"decode: batch_size must be a positive integer, got {batch_size!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    table = input_table(model)
+    if method not in DECODE_METHODS:
+        raise ValueError(f"decode: method must be one of {sorted(DECODE_METHODS)}, got {method!r}")
+    check.positive_int("decode: batch_size", batch_size)
+    rng = np.random.default_rng(seed)  # a Generator passes through unchanged
+    table = model.input_table()
     chunks = []
     for start in range(0, features.shape[0], batch_size):
         f = features[start : start + batch_size]

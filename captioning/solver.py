@@ -8,19 +8,23 @@ objects with ``log_iteration(iteration, loss)`` and ``log_epoch(epoch, metrics)`
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import _validate as check
 from .checkpoint import TrainingCheckpoint
 from .errors import CaptioningError
 from .evaluation import FIRST_REF_BLEU, BLEU_score, eval_images, evaluate, mean_loss
 from .optim import get_rule
 from .vocab import decode_captions
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(CaptioningError, FloatingPointError):
@@ -47,19 +51,47 @@ class TrainState:
     stopped_early: bool = False
 
 
-class CaptioningSolver:
-    """Trains a :class:`~captioning.model.CaptioningRNN` on a dict from ``load_coco_data``.
+@dataclass(frozen=True)
+class SolverConfig:
+    """How a run trains: the notebook's optimisation settings, then those beyond the notebook.
 
-    Seed-compatible arguments: ``update_rule`` ('sgd', 'sgd_momentum', 'rmsprop',
-    'adam'), ``optim_config``, ``lr_decay`` (per epoch), ``batch_size``,
-    ``num_epochs``, ``print_every``, ``verbose``.  Beyond the seed:
-
+    update_rule     'sgd', 'sgd_momentum', 'rmsprop' or 'adam'
+    optim_config    the update rule's settings, e.g. {'learning_rate': 5e-3}
+    lr_decay        learning-rate factor per epoch
     grad_clip       clip the global gradient norm to this value (None: off)
     eval_images     val images scored after every epoch (0: no evaluation)
     select_metric   val metric that picks the best parameters ('BLEU-4', 'CIDEr-D', ...)
     patience        stop after this many evaluated epochs without improvement (None: off)
-    checkpoint_path write an atomic checkpoint here after every epoch
     seed            seeds minibatch order; equal seeds give bitwise equal runs
+    max_length      longest caption decoded on val (None: the training captions' length)
+    """
+
+    update_rule: str = "sgd"
+    optim_config: dict = field(default_factory=dict)
+    lr_decay: float = 1.0
+    batch_size: int = 100
+    num_epochs: int = 10
+    grad_clip: float | None = None
+    eval_images: int = 500
+    select_metric: str = "BLEU-4"
+    patience: int | None = None
+    seed: int = 0
+    max_length: int | None = None
+
+
+NOTEBOOK_SETTINGS = ("update_rule", "optim_config", "lr_decay", "batch_size", "num_epochs")
+
+
+class CaptioningSolver:
+    """Trains a :class:`~captioning.model.CaptioningRNN` on a dict from ``load_coco_data``.
+
+    The notebook's call works as it is: ``CaptioningSolver(model, data,
+    update_rule=..., optim_config=..., lr_decay=..., batch_size=...,
+    num_epochs=..., print_every=..., verbose=...)``; those settings override
+    ``config`` (a :class:`SolverConfig`, which holds every other training
+    setting).  The side effects are the caller's:
+
+    checkpoint_path write an atomic checkpoint here after every epoch
     sinks           metric sinks, see :class:`MetricsSink`
     progress        show a tqdm bar (default: ``verbose``)
     """
@@ -68,44 +100,45 @@ class CaptioningSolver:
         self,
         model,
         data,
-        update_rule="sgd",
-        optim_config=None,
-        lr_decay=1.0,
-        batch_size=100,
-        num_epochs=10,
+        config: SolverConfig | None = None,
+        *,
         print_every=10,
         verbose=True,
-        grad_clip=None,
-        eval_images=500,
-        select_metric="BLEU-4",
-        patience=None,
         checkpoint_path=None,
-        seed=0,
         sinks=(),
         progress=None,
-        max_length=None,
+        **notebook_settings,
     ):
-        self.model, self.data = model, data
-        self.update_rule_name = update_rule
-        self.update_rule = get_rule(update_rule)
-        self.optim_config = dict(optim_config or {})
-        self.lr_decay, self.batch_size, self.num_epochs = float(lr_decay), int(batch_size), int(num_epochs)
-        self.print_every, self.verbose = print_every, verbose
-        self.grad_clip = grad_clip
-        self.eval_images, self.select_metric, self.patience = int(eval_images), select_metric, patience
-        self.checkpoint_path, self.seed, self.sinks = checkpoint_path, seed, list(sinks)
-        self.progress = verbose if progress is None else progress
-        self.max_length = max_length or data["train_captions"].shape[1]
-        if self.batch_size < 1 or self.num_epochs < 0:
-            raise ValueError(
-                f"CaptioningSolver: batch_size must be >= 1 and num_epochs >= 0, got {batch_size}, {num_epochs}"
+        unknown = sorted(set(notebook_settings) - set(NOTEBOOK_SETTINGS))
+        if unknown:
+            raise TypeError(
+                f"CaptioningSolver: unexpected argument {unknown[0]!r}; the notebook's settings are "
+                f"{', '.join(NOTEBOOK_SETTINGS)}, every other one goes in config=SolverConfig(...)"
             )
+        if notebook_settings.get("optim_config", {}) is None:
+            notebook_settings["optim_config"] = {}
+        config = replace(config or SolverConfig(), **notebook_settings)
+        self.config = config
+        self.model, self.data = model, data
+        self.update_rule_name = config.update_rule
+        self.update_rule = get_rule(config.update_rule)
+        self.optim_config = dict(config.optim_config)
+        self.lr_decay, self.batch_size, self.num_epochs = float(config.lr_decay), config.batch_size, config.num_epochs
+        self.print_every, self.verbose = print_every, verbose
+        self.grad_clip = config.grad_clip
+        self.eval_images, self.select_metric, self.patience = config.eval_images, config.select_metric, config.patience
+        self.checkpoint_path, self.seed, self.sinks = checkpoint_path, config.seed, list(sinks)
+        self.progress = verbose if progress is None else progress
+        self.max_length = config.max_length or data["train_captions"].shape[1]
+        check.positive_int("CaptioningSolver: batch_size", self.batch_size)
+        check.non_negative_int("CaptioningSolver: num_epochs", self.num_epochs)
+        check.non_negative_int("CaptioningSolver: eval_images", self.eval_images)
         self.state = TrainState()
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(config.seed)
         self.optim_configs = {p: dict(self.optim_config) for p in model.params}
         self.best_params = None
 
-    # ------------------------------------------------------------------ seed API
+    # ------------------------------------------------------------------ notebook API
     @property
     def loss_history(self) -> list:
         return self.state.loss_history
@@ -181,7 +214,7 @@ class CaptioningSolver:
                 if st.best_epoch > 0
                 else ""
             )
-            print(
+            log.info(
                 f"trained {st.epoch} epochs ({st.iteration} iterations) in {summary['seconds']:.0f} s, "
                 f"final loss {summary['final_loss']:.3f}{best}"
             )
@@ -197,7 +230,7 @@ class CaptioningSolver:
         feats = data["val_features"][data["val_image_idxs"][keep]]
         val_loss = mean_loss(self.model, caps, feats)
         scores, hyps = evaluate(self.model, data, "val", images, max_length=self.max_length)
-        # the seed's metric: unigram BLEU of each image's sample against its first reference
+        # the notebook's metric: unigram BLEU of each image's sample against its first reference
         _, first = np.unique(data["val_image_idxs"][keep], return_index=True)  # in image order, like images
         gt = decode_captions(caps[first], data["idx_to_word"], plain=True)
         first_ref = float(np.mean([BLEU_score(g, hyps[int(i)]) for g, i in zip(gt, images, strict=True)]))

@@ -14,7 +14,7 @@ SPECIAL_TOKENS = (NULL, START, END, UNK)  # ids 0-3 of every vocabulary this pac
 def decode_captions(captions, idx_to_word, plain: bool = False):
     """Token ids -> strings.  captions: (L,) -> str, or (N, L) -> list of N str.
 
-    The seed's form (default): ``<NULL>`` dropped, words up to and including
+    The notebook's form (default): ``<NULL>`` dropped, words up to and including
     ``<END>``, e.g. ``"<START> a red circle <END>"``.  ``plain=True`` gives the
     sentence alone, as captions are scored: every special token dropped and cut
     at ``<END>``, e.g. ``"a red circle"``.

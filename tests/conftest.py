@@ -27,7 +27,7 @@ def small_dataset(tmp_path_factory):
 def smoke(tmp_path_factory):
     """The smoke workflow run once in a copy of the project: (work dir, seconds, the snakemake result).
 
-    Tests that edit the copy's sweep restore it and bring the outputs up to date again.
+    Read-only: a test that changes the run (its sweep, files or MLflow store) takes ``smoke_copy``.
     """
     import time
 
@@ -46,3 +46,21 @@ def dataset_copy(small_dataset, tmp_path):
     dest = tmp_path / "data"
     shutil.copytree(small_dataset, dest)
     return dest
+
+
+@pytest.fixture
+def smoke_copy(smoke, tmp_path):
+    """A private copy of the smoke run's project, for a test that changes it."""
+    from project import copy_run
+
+    return copy_run(smoke[0], tmp_path / "project")
+
+
+SLOW_FIXTURES = {"smoke", "smoke_copy", "cluster", "smoke_on_slurm"}  # a workflow run, or the cluster's services
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that needs a workflow run or the cluster's services is ``slow``."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -37,3 +37,30 @@ def snakemake(workdir, *args, env=None, check=True, timeout=900, cores=2):
     if check and res.returncode:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     return res
+
+
+def copy_run(src: Path, dest: Path) -> Path:
+    """A copy of a project the workflow ran in, as independent of it as a second clone would be.
+
+    The MLflow store and the JSON records hold absolute paths (the store's URI, its
+    artifact locations): they are moved to the copy.  Modification times are kept,
+    so Snakemake sees the copy exactly as up to date as the original.
+    """
+    import sqlite3
+
+    shutil.copytree(src, dest, symlinks=True)
+    old, new = str(src), str(dest)
+    for path in dest.rglob("*.json"):
+        text = path.read_text()
+        if old in text:
+            stat = path.stat()
+            path.write_text(text.replace(old, new))
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    store = dest / "mlflow.db"
+    if store.exists():
+        with sqlite3.connect(store) as db:
+            for (table,) in db.execute("select name from sqlite_master where type = 'table'").fetchall():
+                for column in db.execute(f"pragma table_info('{table}')").fetchall():
+                    if "CHAR" in column[2].upper() or "TEXT" in column[2].upper():
+                        db.execute(f'update "{table}" set "{column[1]}" = replace("{column[1]}", ?, ?)', (old, new))
+    return dest

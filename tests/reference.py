@@ -1,6 +1,6 @@
-"""Plain NumPy reference of the seed's layers and captioning loss.
+"""Plain NumPy reference of the notebook's layers and captioning loss.
 
-Written as the seed describes it: one timestep at a time, full (N, T, ...)
+Written as the notebook describes it: one timestep at a time, full (N, T, ...)
 arrays, the vocabulary projection on every position and ``np.add.at`` for the
 embedding gradient.  It shares no code with :mod:`captioning`, so tests and
 ``bench/`` use it as an independent reference.
@@ -101,7 +101,7 @@ RECURRENCES = {"rnn": (rnn_forward, rnn_backward), "lstm": (lstm_forward, lstm_b
 
 
 def captioning_loss(params, features, captions, cell_type, null=0):
-    """Loss and gradients of the seed's CaptioningRNN, computed the plain way."""
+    """Loss and gradients of the notebook's CaptioningRNN, computed the plain way."""
     p = params
     fwd, bwd = RECURRENCES[cell_type]
     cin, cout = captions[:, :-1], captions[:, 1:]

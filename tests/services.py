@@ -10,14 +10,14 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
+
+from helpers import free_port, stop, wait_for
 
 SLURM_CONF = Path("/etc/slurm/slurm.conf")  # the job step's srun reads only the default path
 MUNGE_SOCKET_DIR = Path("/run/munge")
@@ -38,37 +38,6 @@ def missing() -> str | None:
 def pg_bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
-
-
-def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """Stop a process started in its own session: SIGTERM to its group, then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(5)
 
 
 def munge_works() -> bool:

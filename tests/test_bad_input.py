@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+from helpers import tiny_model
 
 import captioning as C
 
@@ -133,7 +134,7 @@ def test_softmax_loss_bad_targets_and_mask():
 
 
 def small_model(dtype=np.float32, cell_type="lstm"):
-    return C.CaptioningRNN({"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3}, 6, 4, 5, cell_type=cell_type, dtype=dtype)
+    return tiny_model(cell_type, V=4, D=6, W=4, H=5, dtype=dtype)
 
 
 def test_model_rejects_bad_features_and_captions():

@@ -21,7 +21,7 @@ import pytest
 import services
 import yaml
 from mlflow.tracking import MlflowClient
-from project import clean_env, copy_project, snakemake
+from project import clean_env, copy_project, copy_run, snakemake
 
 REASON = services.missing()
 if REASON and os.environ.get("CI") == "true":
@@ -131,9 +131,17 @@ def test_all_runs_are_on_the_server_finished_with_metrics_and_artifacts(cluster,
             assert np.load(path)["params/Wh"].shape[0] == int(r.data.params["hidden_dim"])
 
 
-def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, smoke_on_slurm):
+@pytest.fixture
+def slurm_copy(smoke_on_slurm, tmp_path):
+    """A private copy of the smoke run on SLURM, for a test that changes it."""
+    return copy_run(smoke_on_slurm[0], tmp_path / "project")
+
+
+def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm_copy):
     slurm, (server, _) = cluster
-    work = smoke_on_slurm[0]
+    work = slurm_copy
+    with open(work / "config/smoke.yaml", "a") as f:  # its runs in an MLflow experiment of their own
+        f.write("mlflow:\n  tracking_uri: sqlite:///mlflow.db\n  experiment: smoke-cancel\n")
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
@@ -178,7 +186,7 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, smoke
             np.testing.assert_array_equal(a[key], b[key])
         client = MlflowClient(tracking_uri=server.uri)
         found = client.search_runs(
-            [client.get_experiment_by_name("smoke-synthetic").experiment_id],
+            [client.get_experiment_by_name("smoke-cancel").experiment_id],
             filter_string=f"tags.experiment = 'long' and {SEEDS}",
         )
         assert len(found) == 1 and found[0].info.status == "FINISHED"  # the interrupted run, continued
@@ -189,10 +197,9 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, smoke
         sweep_path.write_text(original)
 
 
-def test_a_new_tracking_server_gets_only_new_runs_and_nothing_retrains(cluster, smoke_on_slurm):
+def test_a_new_tracking_server_gets_only_new_runs_and_nothing_retrains(cluster, slurm_copy):
     _, (first, second) = cluster
-    work = smoke_on_slurm[0]
-    on_slurm(work, env=slurm_env(first))  # up to date with the original sweep (earlier tests changed it)
+    work = slurm_copy
     env = slurm_env(second)
     assert "Nothing to be done" in on_slurm(work, "-n", env=env).stdout
     sweep_path = work / "config/sweep_smoke.yaml"

@@ -1,4 +1,4 @@
-"""load_coco_data, sample_coco_minibatch, decode_captions: the seed's contract and every bad input."""
+"""load_coco_data, sample_coco_minibatch, decode_captions: the notebook's contract and every bad input."""
 
 import json
 import re
@@ -71,7 +71,7 @@ def test_sample_minibatch_is_seeded_and_consistent(small_dataset):
         sample_coco_minibatch(data, split="test")
 
 
-def test_decode_captions_has_the_seeds_semantics():
+def test_decode_captions_has_the_notebooks_semantics():
     idx_to_word = ["<NULL>", "<START>", "<END>", "<UNK>", "a", "cat"]
     caps = np.array([[1, 4, 5, 2, 0, 0], [1, 4, 0, 5, 2, 4]])
     assert decode_captions(caps, idx_to_word) == ["<START> a cat <END>", "<START> a cat <END>"]

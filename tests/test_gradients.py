@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import tiny_model
 
 import captioning as C
 from captioning import eval_numerical_gradient, eval_numerical_gradient_array
@@ -61,7 +62,7 @@ def test_temporal_affine(rng):
 
 @pytest.mark.parametrize("N,T,V,p", [(100, 1, 10, 1.0), (100, 10, 10, 0.1), (5000, 10, 10, 0.1)])
 def test_temporal_softmax_loss_value_and_gradient(rng, N, T, V, p):
-    # The seed's sanity checks: loss ~ T * log(V) * p for small random scores.
+    # The notebook's sanity checks: loss ~ T * log(V) * p for small random scores.
     x = 0.001 * rng.standard_normal((N, T, V))
     y = rng.integers(V, size=(N, T))
     mask = rng.random((N, T)) <= p
@@ -72,17 +73,8 @@ def test_temporal_softmax_loss_value_and_gradient(rng, N, T, V, p):
         assert scaled_error(num, dx) < LAYER_TOL
 
 
-def make_model(cell_type, rng, V=7, D=6, W=5, H=8):
-    words = ["<NULL>", "<START>", "<END>", "<UNK>"] + [f"w{i}" for i in range(V - 4)]
-    return C.CaptioningRNN(
-        {w: i for i, w in enumerate(words)},
-        input_dim=D,
-        wordvec_dim=W,
-        hidden_dim=H,
-        cell_type=cell_type,
-        dtype=np.float64,
-        seed=int(rng.integers(1 << 30)),
-    )
+def make_model(cell_type, rng):
+    return tiny_model(cell_type, V=7, D=6, W=5, H=8, seed=int(rng.integers(1 << 30)))
 
 
 @pytest.mark.parametrize("cell_type", ["rnn", "lstm"])

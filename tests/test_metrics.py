@@ -1,4 +1,4 @@
-"""BLEU and CIDEr-D against nltk and pycocoevalcap; the seed's BLEU_score; human agreement."""
+"""BLEU and CIDEr-D against nltk and pycocoevalcap; the notebook's BLEU_score; human agreement."""
 
 import numpy as np
 import pytest
@@ -64,7 +64,7 @@ def test_hand_computed_bleu_with_brevity_penalty():
     assert b[3] == pytest.approx(1e-6**0.25 * bp, rel=1e-6)
 
 
-def test_seed_bleu_score_semantics():
+def test_notebook_bleu_score_semantics():
     gt = "<START> a cat sat on a mat <END>"
     sample = "<START> a cat <UNK> <END>"
     want = sentence_bleu([["a", "cat", "sat", "on", "a", "mat"]], ["a", "cat"], weights=[1])

@@ -6,8 +6,6 @@ import getpass
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ import mlflow
 import numpy as np
 import pytest
 import yaml
+from helpers import answers, free_port, stop, wait_for
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 from project import clean_env, snakemake
@@ -60,40 +59,10 @@ def best_seed_runs(work) -> dict:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{proc.args} exited with {proc.returncode}:\n{proc.stdout.read()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    raise AssertionError(f"{url} never answered")
-
-
 def started(cmd, env):
     return subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
-
-
-def stop(proc) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def post(url: str, body: dict) -> dict:
@@ -213,7 +182,7 @@ def test_mlflow_models_serve_answers_a_rest_request(smoke):
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{EXPERIMENT}@champion"]
     proc = started([*cmd, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], env)
     try:
-        wait_for(f"http://127.0.0.1:{port}/ping", proc)
+        wait_for(answers(f"http://127.0.0.1:{port}/ping", proc), 180, "mlflow models serve")
         raw = raw_test_features(work)
         answer = post(f"http://127.0.0.1:{port}/invocations", {"inputs": raw.tolist()})
     finally:
@@ -230,7 +199,7 @@ def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliase
     proc = started([*cmd, "--host", "127.0.0.1", "--port", str(port)], clean_env())
     api = f"http://127.0.0.1:{port}/api/2.0/mlflow"
     try:
-        wait_for(f"http://127.0.0.1:{port}/health", proc)
+        wait_for(answers(f"http://127.0.0.1:{port}/health", proc), 180, "mlflow server")
         with urllib.request.urlopen(f"{api}/experiments/get-by-name?experiment_name={EXPERIMENT}") as r:
             exp_id = json.loads(r.read())["experiment"]["experiment_id"]
         seeds = post(f"{api}/runs/search", {"experiment_ids": [exp_id], "filter": f"{ROLE} = 'seed'"})["runs"]
@@ -250,8 +219,8 @@ def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliase
     assert champion["run_id"] in {r["info"]["run_id"] for r in seeds} and "champion" in champion["aliases"]
 
 
-def test_a_changed_experiment_supersedes_its_runs_and_moves_the_alias(smoke):
-    work = smoke[0]
+def test_a_changed_experiment_supersedes_its_runs_and_moves_the_alias(smoke_copy):
+    work = smoke_copy
     client = MlflowClient(uri_of(work))
     before = {r.data.tags["seed"]: r.info.run_id for r in runs(client, "seed") if r.data.tags["experiment"] == "lstm"}
     old_parent = next(r.info.run_id for r in runs(client, "experiment") if r.info.run_name == "lstm")
@@ -298,6 +267,7 @@ for d in range(40):
 """
 
 
+@pytest.mark.slow
 def test_jobs_logging_the_same_dataset_at_once_all_succeed(tmp_path):
     """Training jobs start together and each logs the sweep's dataset: MLflow creates the experiment's
     dataset row check-then-insert, so all but one lose a race on the store's unique key (seen in a

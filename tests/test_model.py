@@ -12,7 +12,7 @@ W2I = {w: i for i, w in enumerate(WORDS)}
 
 
 @pytest.mark.parametrize("cell_type,g", [("rnn", 1), ("lstm", 4)])
-def test_params_have_the_seed_names_and_shapes(cell_type, g):
+def test_params_have_the_notebook_names_and_shapes(cell_type, g):
     V, D, W, H = len(W2I), 12, 8, 10
     m = C.CaptioningRNN(W2I, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type=cell_type)
     shapes = {k: v.shape for k, v in m.params.items()}
@@ -74,7 +74,7 @@ def test_greedy_sample_matches_a_plain_loop_and_pads_after_end(cell_type):
     features = rng.standard_normal((8, 6))
     out = m.sample(features, max_length=7)
     assert out.shape == (8, 7) and out.dtype == np.int32
-    # plain reference: run every row all the way with the seed's step functions
+    # plain reference: run every row all the way with the notebook's step functions
     p = m.params
     h = features @ p["W_proj"] + p["b_proj"]
     c = np.zeros_like(h)
@@ -96,7 +96,7 @@ def test_greedy_sample_matches_a_plain_loop_and_pads_after_end(cell_type):
     assert (expected == 2).any(), "the test should exercise early stopping"
 
 
-def test_loss_is_seed_averaged_over_batch_not_positions():
+def test_loss_is_notebook_averaged_over_batch_not_positions():
     m = C.CaptioningRNN(W2I, 6, 4, 5, dtype=np.float64)
     f = np.random.default_rng(1).standard_normal((2, 6))
     one, _ = m.loss(f[:1], np.array([[1, 4, 2]]))

@@ -1,4 +1,4 @@
-"""CaptioningSolver: the seed's overfit check, checkpoints, bitwise resume, divergence, clipping, sinks."""
+"""CaptioningSolver: the notebook's overfit check, checkpoints, bitwise resume, divergence, clipping, sinks."""
 
 import os
 import signal
@@ -9,40 +9,34 @@ import time
 
 import numpy as np
 import pytest
+from helpers import tiny_model
 
 from captioning import CaptioningRNN
 from captioning.checkpoint import CheckpointError, load_model
 from captioning.data.coco import load_coco_data
 from captioning.evaluation import evaluate_model
-from captioning.solver import CaptioningSolver, TrainingDiverged
+from captioning.solver import CaptioningSolver, SolverConfig, TrainingDiverged
 
 
 def make(data, cell="lstm", H=32, W=16, seed=0):
-    return CaptioningRNN(
-        data["word_to_idx"],
-        input_dim=data["train_features"].shape[1],
-        wordvec_dim=W,
-        hidden_dim=H,
-        cell_type=cell,
-        seed=seed,
-    )
+    D = data["train_features"].shape[1]
+    return tiny_model(cell, D=D, W=W, H=H, dtype=np.float32, seed=seed, word_to_idx=data["word_to_idx"])
+
+
+RUNTIME = ("checkpoint_path", "sinks", "progress", "print_every", "verbose")
 
 
 def solver(model, data, **kw):
-    args = dict(
-        update_rule="adam",
-        optim_config={"learning_rate": 5e-3},
-        batch_size=25,
-        num_epochs=3,
-        verbose=False,
-        eval_images=10,
-    )
-    args.update(kw)
-    return CaptioningSolver(model, data, **args)
+    """A solver with small settings; ``kw`` overrides any SolverConfig field or runtime argument."""
+    settings = dict(update_rule="adam", optim_config={"learning_rate": 5e-3}, batch_size=25, num_epochs=3)
+    settings.update(eval_images=10)
+    settings.update({k: v for k, v in kw.items() if k not in RUNTIME})
+    runtime = {"verbose": False, **{k: v for k, v in kw.items() if k in RUNTIME}}
+    return CaptioningSolver(model, data, SolverConfig(**settings), **runtime)
 
 
-def test_seed_overfit_check(small_dataset):
-    # 50 training captions as in the seed; like COCO's 400k captions they come from 50 distinct
+def test_notebook_overfit_check(small_dataset):
+    # 50 training captions as in the notebook; like COCO's 400k captions they come from 50 distinct
     # images (the fixture has 5 captions per image, which a model cannot all memorise).
     small = load_coco_data(small_dataset)
     one_per_image = np.unique(small["train_image_idxs"], return_index=True)[1][:50]
@@ -66,7 +60,7 @@ def test_seed_overfit_check(small_dataset):
         optim_config={"learning_rate": 5e-3},
         lr_decay=0.995,
         verbose=False,
-        eval_images=0,
+        config=SolverConfig(eval_images=0),
     )
     s.train()
     assert len(s.loss_history) == 100
@@ -219,9 +213,30 @@ def test_sinks_progress_best_params_and_early_stopping(small_dataset):
     assert again["val_BLEU-4"] == pytest.approx(max(scores))
 
 
-def test_evaluate_model_has_the_seeds_semantics(small_dataset):
+def test_evaluate_model_has_the_notebooks_semantics(small_dataset):
     data = load_coco_data(small_dataset)
     m = make(data)
     scores = evaluate_model(m, data, batch_size=50, seed=0, verbose=False)
     assert set(scores) == {"train", "val"} and all(0 <= v <= 1 for v in scores.values())
     assert scores == evaluate_model(m, data, batch_size=50, seed=0, verbose=False)
+
+
+def test_the_notebooks_constructor_call_works_and_other_settings_go_in_the_config(small_dataset):
+    data = load_coco_data(small_dataset)
+    s = CaptioningSolver(  # the notebook's call, argument for argument
+        make(data),
+        data,
+        update_rule="adam",
+        num_epochs=1,
+        batch_size=25,
+        optim_config={"learning_rate": 5e-3},
+        lr_decay=0.995,
+        verbose=False,
+        print_every=10,
+    )
+    assert (s.update_rule_name, s.num_epochs, s.batch_size, s.lr_decay) == ("adam", 1, 25, 0.995)
+    assert s.config == SolverConfig("adam", {"learning_rate": 5e-3}, 0.995, 25, 1)
+    with pytest.raises(TypeError, match="unexpected argument 'grad_clip'.* config=SolverConfig"):
+        CaptioningSolver(make(data), data, grad_clip=5.0)
+    with pytest.raises(ValueError, match="CaptioningSolver: batch_size must be a positive integer, got 0"):
+        CaptioningSolver(make(data), data, batch_size=0)

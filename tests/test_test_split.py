@@ -9,7 +9,8 @@ import pytest
 from captioning.data import layout
 from captioning.data.coco import load_coco_data
 from captioning.errors import DataError
-from captioning.pipeline.score import read_image_scores, score_run
+from captioning.pipeline.records import ImageScores, Scores
+from captioning.pipeline.score import ScoreFiles, ScoreSettings, score_run
 from captioning.pipeline.train import train_run
 
 EXPERIMENT = {
@@ -34,6 +35,7 @@ def files_of(directory, splits):
 @pytest.fixture
 def tracking(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # the local store's artifacts go to ./mlartifacts
     return {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "split-test"}
 
 
@@ -48,7 +50,7 @@ def test_training_and_selection_never_read_the_test_split(small_dataset, tmp_pat
         path.unlink()
     with pytest.raises(DataError, match="missing file .*test2014_captions.h5"):
         load_coco_data(without_test, splits=("test",))  # the test split really is gone
-    assert not any(k.startswith("test_") for k in load_coco_data(with_test))  # the seed's loader: train and val
+    assert not any(k.startswith("test_") for k in load_coco_data(with_test))  # the notebook's loader: train and val
 
     train_run(with_test, EXPERIMENT, 0, tracking, tmp_path / "run_a", progress=False)
     train_run(without_test, EXPERIMENT, 0, tracking, tmp_path / "run_b", progress=False)
@@ -71,22 +73,14 @@ def test_scoring_reads_the_test_split_alone(small_dataset, tmp_path, tracking):
         if layout.VOCAB_FILE not in path.name:
             path.unlink(missing_ok=True)
     out = {k: tmp_path / f"out/{k}" for k in ("scores.json", "image_scores.npz", "samples.json", "grid.png")}
-    score_run(
-        data,
-        run / "model.npz",
-        EXPERIMENT,
-        0,
-        run / "run.json",
-        out["scores.json"],
-        out["image_scores.npz"],
-        out["samples.json"],
-        out["grid.png"],
-        n_samples=4,
-    )
-    scores = json.loads(out["scores.json"].read_text())
-    assert (scores["split"], scores["n_images"]) == ("test", 20)
-    images, stats = read_image_scores(out["image_scores.npz"])
-    np.testing.assert_array_equal(images, np.arange(20))
+    files = ScoreFiles(*out.values())
+    score_run(data, run / "model.npz", EXPERIMENT, run / "run.json", files, ScoreSettings(n_samples=4))
+    scores = Scores.read(out["scores.json"])
+    assert (scores.split, scores.n_images, scores.experiment, scores.seed) == ("test", 20, EXPERIMENT["name"], 0)
+    image_scores = ImageScores.read(out["image_scores.npz"])
+    assert (image_scores.experiment, image_scores.seed) == (EXPERIMENT["name"], 0)
+    np.testing.assert_array_equal(image_scores.images, np.arange(20))
+    stats = image_scores.stats
     assert set(stats) == {"greedy", "beam"} and stats["greedy"].shape == (20, 11)
     test = load_coco_data(data, splits=("test",))
     samples = json.loads(out["samples.json"].read_text())

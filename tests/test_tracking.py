@@ -29,6 +29,7 @@ JOB = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_eight_concurrent_jobs_on_a_fresh_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     exp_id = setup_experiment(uri, "sweep-x", artifact_root=tmp_path / "artifacts")
@@ -174,7 +175,7 @@ def test_the_server_launcher_checks_driver_and_database_in_one_line(capsys):
 def test_an_mlflow_failure_inside_a_job_is_one_line():
     from mlflow.exceptions import MlflowException
 
-    from captioning.pipeline.cli import _one_line
+    from captioning.pipeline.jobs import _one_line
 
     err = MlflowException("API request to http://h:5000/api failed: Max retries exceeded\nwith url ...")
     assert _one_line(err) == "MLflow: API request to http://h:5000/api failed: Max retries exceeded"
@@ -209,6 +210,7 @@ def test_a_failed_training_job_leaves_its_run_failed(small_dataset, tmp_path, mo
     from captioning.pipeline.train import train_run
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # the local store's artifacts go to ./mlartifacts
     tracking = {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "fail"}
     exp = {"name": "boom", "cell_type": "rnn", "wordvec_dim": 8, "hidden_dim": 16, "num_epochs": 1, "eval_images": 5}
     (tmp_path / "r/model.npz").mkdir(parents=True)  # in the way of the model file

@@ -81,9 +81,9 @@ def test_smoke_run_writes_non_empty_pngs(smoke):
     assert not (work / "smoke/results/val_metrics.png").exists()
 
 
-def test_the_test_split_reaches_scoring_only(smoke):
+def test_the_test_split_reaches_scoring_only(smoke_copy):
     """Touching the test split's files reruns scoring, the human ceiling and collect, never a training job."""
-    work = smoke[0]
+    work = smoke_copy
     data = work / "smoke/data/synthetic"
     test_files = sorted(p.name for p in data.glob("test2014*"))
     assert test_files == [
@@ -159,8 +159,8 @@ def test_benchmarks_show_no_oversubscription(smoke):
             assert float(row["cpu_time"]) / float(row["s"]) < allowed * (1.0 + 0.15), (tsv, allowed)
 
 
-def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke):
-    work = smoke[0]
+def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke_copy):
+    work = smoke_copy
     assert "Nothing to be done" in snakemake(work, "-n").stdout
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
@@ -198,8 +198,8 @@ def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke):
     assert "Nothing to be done" in snakemake(work, "-n").stdout
 
 
-def test_config_typo_gives_one_line_naming_the_key(smoke):
-    work = smoke[0]
+def test_config_typo_gives_one_line_naming_the_key(smoke_copy):
+    work = smoke_copy
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     try:
@@ -228,8 +228,8 @@ def test_changing_tracking_settings_retrains_nothing(smoke, tmp_path):
     assert "Nothing to be done" in snakemake(work, "-n", "--config", "mlflow={'experiment': 'renamed'}").stdout
 
 
-def test_unreachable_tracking_server_fails_in_seconds_with_one_line(smoke):
-    work = smoke[0]
+def test_unreachable_tracking_server_fails_in_seconds_with_one_line(smoke_copy):
+    work = smoke_copy
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
@@ -251,9 +251,9 @@ def test_unreachable_tracking_server_fails_in_seconds_with_one_line(smoke):
     assert not (work / "smoke/runs/synthetic/lstm/seed2").exists()
 
 
-def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke):
+def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke_copy):
     """kill -9 of the whole process group, then `snakemake --unlock` and the same plain command."""
-    work = smoke[0]
+    work = smoke_copy
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)

@@ -1,4 +1,4 @@
-"""The seed's COCO loaders: ``load_coco_data``, ``sample_coco_minibatch``, ``decode_captions``.
+"""The notebook's COCO loaders: ``load_coco_data``, ``sample_coco_minibatch``, ``decode_captions``.
 
 Shapes: n captions of T + 1 = 17 tokens; m images; F feature size.
 """
@@ -16,19 +16,15 @@ from . import layout
 __all__ = ["decode_captions", "load_coco_data", "sample_coco_minibatch"]
 
 
-def _rng(seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
 def load_coco_data(
     base_dir="data/synthetic", max_train=None, pca_features=True, seed=0, splits=layout.TRAINING_SPLITS
 ) -> dict:
     """Load a dataset in the cs231n layout (see :mod:`captioning.data.layout`).
 
-    Returns the seed's dict: ``{split}_captions`` int32 (n, 17), ``{split}_image_idxs``
+    Returns the notebook's dict: ``{split}_captions`` int32 (n, 17), ``{split}_image_idxs``
     int32 (n,), ``{split}_features`` float32 (m, F), ``{split}_urls`` str (m,),
     ``idx_to_word`` and ``word_to_idx``, for each of ``splits`` (by default train
-    and val, as the seed's loader; only ``splits=("test",)`` reads the test files).
+    and val, as the notebook's loader; only ``splits=("test",)`` reads the test files).
     ``max_train`` keeps that many training captions, drawn without replacement
     with ``seed`` (an int or a Generator).  Every inconsistency raises
     :class:`~captioning.errors.DataError` naming the file.
@@ -87,14 +83,14 @@ def load_coco_data(
         n = len(data["train_captions"])
         if not isinstance(max_train, (int, np.integer)) or not 0 < max_train <= n:
             raise DataError(f"{fn}: max_train must be an integer in [1, {n}], got {max_train!r}")
-        keep = np.sort(_rng(seed).choice(n, size=int(max_train), replace=False))
+        keep = np.sort(np.random.default_rng(seed).choice(n, size=int(max_train), replace=False))
         data["train_captions"] = data["train_captions"][keep]
         data["train_image_idxs"] = data["train_image_idxs"][keep]
     return data
 
 
 def sample_coco_minibatch(data: dict, batch_size=100, split="train", seed=None):
-    """Draw ``batch_size`` captions (with replacement, as the seed does).
+    """Draw ``batch_size`` captions (with replacement, as the notebook does).
 
     Returns ``(captions (B, T+1), features (B, F), urls (B,))``.  ``seed`` is an
     int or a ``numpy.random.Generator``; the global ``np.random`` is never used.
@@ -103,6 +99,6 @@ def sample_coco_minibatch(data: dict, batch_size=100, split="train", seed=None):
         loaded = tuple(s for s in layout.SPLITS if f"{s}_captions" in data)
         raise ValueError(f"sample_coco_minibatch: split must be one of the loaded splits {loaded}, got {split!r}")
     captions = data[f"{split}_captions"]
-    pick = _rng(seed).integers(len(captions), size=batch_size)
+    pick = np.random.default_rng(seed).integers(len(captions), size=batch_size)
     image_idxs = data[f"{split}_image_idxs"][pick]
     return captions[pick], data[f"{split}_features"][image_idxs], data[f"{split}_urls"][image_idxs]

@@ -6,7 +6,7 @@ chooses ``dataset: coco``.
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import re
 import shutil
 import urllib.error
@@ -21,17 +21,15 @@ from ..errors import DataError, DownloadError
 from . import layout
 from .holdout import hold_out_test
 
+log = logging.getLogger(__name__)
+
 OFFLINE_HINT = (
     "check the network, or put the archive there by hand, or run offline on the default data (dataset: synthetic)"
 )
 
 
-def sha256sum(path: Path, chunk_size: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk_size):
-            h.update(block)
-    return h.hexdigest()
+def sha256sum(path: Path) -> str:
+    return layout.hash_files([path]).hexdigest()
 
 
 def _verify(path: Path, url: str, size: int | None, sha256: str | None) -> None:
@@ -153,7 +151,7 @@ def extract_layout(archive, dest_dir, test_images: int = 5000, test_seed: int = 
                     if name in by_name:
                         with zf.open(by_name[name]) as src, open(tmp / name, "wb") as dst:
                             shutil.copyfileobj(src, dst, 1 << 20)
-                print(hold_out_test(tmp, test_images, test_seed))
+                log.info(hold_out_test(tmp, test_images, test_seed))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
         raise DataError(f"{fn}: {archive} is corrupt ({err}); delete it and run again") from None
     return dest_dir
@@ -172,5 +170,5 @@ def fetch_coco(
     """Download (or resume) the archive into ``archive_dir``; extract its layout and the test split into ``out_dir``."""
     archive = download(url, Path(archive_dir) / PurePosixPath(url).name, size, sha256, progress=progress)
     extract_layout(archive, out_dir, test_images, test_seed)
-    print(f"COCO: extracted {len(list(Path(out_dir).iterdir()))} files from {archive} into {out_dir}")
+    log.info(f"COCO: extracted {len(list(Path(out_dir).iterdir()))} files from {archive} into {out_dir}")
     return Path(out_dir)

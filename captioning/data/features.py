@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from tqdm.auto import tqdm
 
+from .. import _validate as check
+
 HUE_BINS = 12
 ORIENT_BINS = 8
 PYRAMID = (1, 2, 4)
@@ -126,8 +128,7 @@ def extract_features(images: np.ndarray, batch_size: int = 128, progress: bool =
             "extract_features: images must be uint8 (n, S, S, 3) with S divisible by 4, "
             f"got {images.dtype} {images.shape}"
         )
-    if not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"extract_features: workers must be a positive integer, got {workers!r}")
+    check.positive_int("extract_features: workers", workers)
     out = np.empty((len(images), N_FEATURES), dtype=np.float32)
     starts = range(0, len(images), batch_size)
 

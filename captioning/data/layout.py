@@ -73,16 +73,21 @@ def pca_files(splits=SPLITS) -> list[str]:
     return [features_file(split, pca=True) for split in splits]
 
 
-def content_digest(data_dir, splits) -> str:
-    """Short content hash of the files that hold ``splits`` (PCA features): what a step reading them sees."""
+def hash_files(paths, algorithm: str = "sha256"):
+    """One hash over the files' bytes, in order, read in blocks (any size stays in bounded memory)."""
     import hashlib
 
-    h = hashlib.sha256()
-    for name in split_files(splits, pca=True):
-        with open(Path(data_dir) / name, "rb") as f:
+    h = hashlib.new(algorithm)
+    for path in paths:
+        with open(path, "rb") as f:
             while block := f.read(1 << 22):
                 h.update(block)
-    return h.hexdigest()[:16]
+    return h
+
+
+def content_digest(data_dir, splits) -> str:
+    """Short content hash of the files that hold ``splits`` (PCA features): what a step reading them sees."""
+    return hash_files(Path(data_dir) / name for name in split_files(splits, pca=True)).hexdigest()[:16]
 
 
 def open_h5(path: Path, fn: str) -> h5py.File:

@@ -7,6 +7,7 @@ or an ``h5py.Dataset``: it is read ``chunk_rows`` rows at a time, and only the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_path
 from ..errors import DataError
 from . import layout
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -125,5 +128,5 @@ def prepare_pca(base_dir, dim: int = 512, chunk_rows: int = 4096, progress: bool
         for f in files.values():
             f.close()
     kept = 100 * float(pca.explained_variance_ratio_.sum())
-    print(f"PCA: {train.shape[1]} -> {dim} dims keeps {kept:.1f}% of the train variance ({pca.n_samples_} images)")
+    log.info(f"PCA: {train.shape[1]} -> {dim} dims keeps {kept:.1f}% of the train variance ({pca.n_samples_} images)")
     return pca

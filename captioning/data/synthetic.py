@@ -6,6 +6,7 @@ child seeds, so changing the size of one split leaves the others unchanged.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from .. import _validate as check
 from ..atomic import atomic_path
 from ..errors import ConfigError
 from ..vocab import END, NULL, START, UNK
@@ -20,6 +22,8 @@ from . import layout
 from .features import extract_features
 from .render import render
 from .scenes import captions_for, random_scene, vocabulary
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,7 @@ class SyntheticConfig:
 
     def __post_init__(self):
         for name in ("n_train", "n_val", "n_test", "captions_per_image", "max_objects"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"synthetic.{name} must be a positive integer, got {getattr(self, name)!r}")
+            check.positive_int(f"synthetic.{name}", getattr(self, name), ConfigError)
         if self.image_size < 16 or self.image_size % 4:
             raise ConfigError(f"synthetic.image_size must be a multiple of 4 and >= 16, got {self.image_size!r}")
         if self.caption_length < 4:
@@ -104,7 +107,7 @@ def generate(out_dir, cfg: SyntheticConfig = SyntheticConfig(), progress: bool =
     with atomic_path(out / layout.VOCAB_FILE) as tmp:
         layout.write_vocab(tmp, idx_to_word)
     n_caps = sum(len(s[1]) for s in splits.values())
-    print(
+    log.info(
         f"synthetic: {cfg.n_train} train + {cfg.n_val} val + {cfg.n_test} test images, {n_caps} captions, "
         f"{len(idx_to_word)} words, {splits['train'][3].shape[1]} raw features -> {out}"
     )

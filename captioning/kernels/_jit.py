@@ -16,7 +16,7 @@ OpenMP layer busy-waits after every parallel region and steals the core the next
 2 cores).  Importing this package never changes the process's settings; a
 process opts in with ``NUMBA_THREADING_LAYER=workqueue`` (or ``tbb``), or with
 ``OMP_WAIT_POLICY=PASSIVE``, set before Python starts.  The workflow's jobs do
-it through :func:`captioning.pipeline.cli.configure_threads`.
+it through :func:`captioning.threads.configure_threads`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ them and an edit here invalidates every kernel that depends on it.
 
 Shapes: n rows in a block (active batch rows at one step), H hidden size,
 M scored positions, V vocabulary size.  LSTM pre-activations have shape
-(n, 4H) with gates in the seed's order i, f, o, g.
+(n, 4H) with gates in the notebook's order i, f, o, g.
 
 Transcendentals.  float64 kernels call libm (exact, used for gradient checks).
 float32 kernels use the branch-free ``exp`` and ``tanh`` below, which LLVM

@@ -1,4 +1,4 @@
-"""LSTM layers with the seed's signatures; gates in the order i, f, o, g.
+"""LSTM layers with the notebook's signatures; gates in the order i, f, o, g.
 
 Shapes: N batch, T steps, D input size, H hidden size.
 """

@@ -1,4 +1,4 @@
-"""Vanilla RNN layers with the seed's signatures.
+"""Vanilla RNN layers with the notebook's signatures.
 
 Shapes: N batch, T steps, D input size, H hidden size.
 """

@@ -15,42 +15,45 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_path, write_text
+from ..errors import CaptioningError
 from ..evaluation import RANDOM_CAPTION_BLEU
 from ..metrics import METRIC_NAMES
 from ..uncertainty import CONFIDENCE, N_RESAMPLES, paired_difference, score_interval
 from .plots import loss_comparison, metric_bars
-from .score import DECODERS, read_image_scores
+from .records import DECODERS, History, ImageScores, Scores
 from .selection import Selection
 
 COMPARED = ("BLEU-4", "CIDEr-D")  # the metrics of the paired comparisons, on greedy captions
 HEADLINE_DECODER = "greedy"  # every experiment has it, whatever its beam width
 
 
-def _json(path):
-    return json.loads(Path(path).read_text())
+class CollectError(CaptioningError, ValueError):
+    """The runs to collect do not fit together."""
 
 
-def run_table(scores: list[dict], histories: list[dict]) -> pd.DataFrame:
+def run_table(scores: list[Scores], histories: list[History]) -> pd.DataFrame:
     """One row per run: val selection score, test metrics of each decoder, the random-caption BLEU-1, epochs, time."""
+    by_run = {(h.experiment, h.seed): h for h in histories}
     rows = []
-    for s, h in zip(scores, histories, strict=True):
-        summary = h["summary"]
-        select = summary["select_metric"]
+    for s in scores:
+        h = by_run.get((s.experiment, s.seed))
+        if h is None:
+            raise CollectError(f"collect: no training history for {s.experiment} seed {s.seed}")
         row = {
-            "experiment": s["experiment"],
-            "group": s["group"],
-            "seed": s["seed"],
-            "cell_type": s["cell_type"],
-            "features": s["features"],
-            "select_metric": select,
-            "val_select": summary[f"best_val_{select}"],
+            "experiment": s.experiment,
+            "group": s.group,
+            "seed": s.seed,
+            "cell_type": s.cell_type,
+            "features": s.features,
+            "select_metric": h.select_metric,
+            "val_select": h.best_val,
         }
         for decoder in DECODERS:
             for m in METRIC_NAMES:
-                row[f"{decoder}_{m}"] = s.get(decoder, {}).get(m, float("nan"))
-        row[RANDOM_CAPTION_BLEU] = s[RANDOM_CAPTION_BLEU]
-        row["best_epoch"] = summary["best_epoch"]
-        row["train_seconds"] = summary["seconds"]
+                row[f"{decoder}_{m}"] = s.decoders.get(decoder, {}).get(m, float("nan"))
+        row[RANDOM_CAPTION_BLEU] = s.random_caption_bleu
+        row["best_epoch"] = h.best_epoch
+        row["train_seconds"] = h.seconds
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["group", "experiment", "seed"]).reset_index(drop=True)
 
@@ -59,12 +62,12 @@ def image_statistics(runs: pd.DataFrame, image_score_files) -> dict[str, dict[st
     """{experiment: {decoder: (S, M, N_STATS)}}, seeds in run-table order; every run must score the same images."""
     by_run, images = {}, None
     for path in image_score_files:
-        imgs, stats = read_image_scores(path)
+        record = ImageScores.read(path)
         if images is None:
-            images = imgs
-        elif not np.array_equal(imgs, images):
-            raise ValueError(f"collect: {path} scores other test images than {image_score_files[0]}")
-        by_run[(_experiment(path), int(Path(path).parent.name.removeprefix("seed")))] = stats
+            images = record.images
+        elif not np.array_equal(record.images, images):
+            raise CollectError(f"collect: {path} scores other test images than {image_score_files[0]}")
+        by_run[(record.experiment, record.seed)] = record.stats
     out = {}
     for exp, rows in runs.groupby("experiment", sort=False):
         per_seed = [by_run[(exp, int(seed))] for seed in rows["seed"]]
@@ -207,11 +210,6 @@ def _copy(src, dest) -> None:
         shutil.copyfile(src, tmp)
 
 
-def _experiment(run_file) -> str:
-    """The experiment of a run's file, runs/<dataset>/<experiment>/seed<s>/<file>."""
-    return Path(run_file).parent.parent.name
-
-
 def collect(
     score_files,
     image_score_files,
@@ -227,13 +225,13 @@ def collect(
     """Tables and plots over all runs; per experiment, its first seed's loss curve and caption grid.
 
     ``score_files``, ``image_score_files`` and ``history_files`` are per run, in the
-    same order; the ``first_seed_*`` files, ``loss_plot_files`` and ``grid_files``
-    come from each experiment's first-seed run (runs/<dataset>/<exp>/seed<s>/);
-    the PNGs are copied rather than drawn again.
+    same order; ``first_seed_histories``, ``loss_plot_files`` and ``grid_files``
+    come from each experiment's first-seed run, in the same order; the PNGs are
+    copied rather than drawn again.
     """
     out = Path(out_dir)
-    runs = run_table([_json(p) for p in score_files], [_json(p) for p in history_files])
-    human = _json(human_file)
+    runs = run_table([Scores.read(p) for p in score_files], [History.read(p) for p in history_files])
+    human = json.loads(Path(human_file).read_text())
     selection = Selection.by_val(runs)
     table = experiment_table(runs, image_statistics(runs, image_score_files), selection, n_resamples, seed)
     with atomic_path(out / "runs.csv") as tmp:
@@ -242,14 +240,12 @@ def collect(
         table.to_csv(tmp, index=False, float_format="%.6g")
     write_text(out / "summary.md", markdown(table, selection, human, n_resamples))
 
-    curves = {}
-    for path in first_seed_histories:
-        h = _json(path)
-        curves[_experiment(path)] = (h["loss_history"], h["epoch_history"], h["iterations_per_epoch"])
+    firsts = [History.read(p) for p in first_seed_histories]
+    curves = {h.experiment: (h.loss_history, h.epoch_history, h.iterations_per_epoch) for h in firsts}
     loss_comparison(out / "loss_comparison.png", curves)
-    for kind, files in (("loss_curves", loss_plot_files), ("grids", grid_files)):
-        for path in files:
-            _copy(path, out / kind / f"{_experiment(path)}.png")
+    for h, loss_plot, grid in zip(firsts, loss_plot_files, grid_files, strict=True):
+        _copy(loss_plot, out / "loss_curves" / f"{h.experiment}.png")
+        _copy(grid, out / "grids" / f"{h.experiment}.png")
 
     keys = [k for m in METRIC_NAMES for k in (m, f"{m}_lo", f"{m}_hi")]
     bars = [

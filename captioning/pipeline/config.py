@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -24,15 +25,22 @@ def load_yaml(path) -> dict:
     return data
 
 
-def first_error(data, schema_path, definition: str | None = None) -> str | None:
-    """The most relevant violation of the schema (or its ``$defs/<definition>``) as ``key.path: message``, or None."""
+@functools.cache
+def _validator(schema_path: str, definition: str | None):
+    """A validator for the schema file (or its ``$defs/<definition>``), read once per process."""
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     if definition is not None:
         schema = {"$schema": schema["$schema"], **schema["$defs"][definition]}
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def first_error(data, schema_path, definition: str | None = None) -> str | None:
+    """The most relevant violation of the schema (or its ``$defs/<definition>``) as ``key.path: message``, or None."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator(str(schema_path), definition).iter_errors(data))
     if error is None:
         return None
     where = ".".join(str(p) for p in error.absolute_path) or "(top level)"

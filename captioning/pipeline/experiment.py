@@ -13,6 +13,7 @@ from ..cells import CELLS
 from ..data.layout import SPLITS
 from ..errors import ConfigError
 from ..optim import RULES
+from ..solver import SolverConfig
 
 FEATURE_MODES = ("image", "zeros", "shuffled")  # "zeros" and "shuffled" train an image-blind baseline
 # How a grid point's name shows each swept setting: lstm-lr0.001-h128.  Settings with string
@@ -94,6 +95,20 @@ class Experiment:
             d.pop(k)
         return d
 
+    def solver_config(self, seed: int) -> SolverConfig:
+        """The solver's settings for this experiment's run with ``seed``."""
+        return SolverConfig(
+            update_rule=self.update_rule,
+            optim_config={"learning_rate": self.learning_rate},
+            lr_decay=self.lr_decay,
+            batch_size=self.batch_size,
+            num_epochs=self.num_epochs,
+            grad_clip=self.grad_clip,
+            eval_images=self.eval_images,
+            patience=self.patience,
+            seed=seed,
+        )
+
     def config_id(self) -> str:
         """Hash of the training configuration alone: what an experiment's parent run stands for."""
         return hashlib.sha256(json.dumps(self.training_config(), sort_keys=True).encode()).hexdigest()[:16]
@@ -123,13 +138,6 @@ class Sweep:
                     )
                 experiments[name] = Experiment.from_dict(name, point, source, group=block)
         return cls(raw["name"], experiments)
-
-    def groups(self) -> dict[str, list[str]]:
-        """{block name: its experiments}: a grid's points, or the one hand-written experiment."""
-        out: dict[str, list[str]] = {}
-        for name, exp in self.experiments.items():
-            out.setdefault(exp.group, []).append(name)
-        return out
 
     def runs(self) -> list[tuple[str, int]]:
         return [(n, s) for n, e in self.experiments.items() for s in e.seeds]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from ..errors import CaptioningError
 from ..gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, scaled_error
 from ..model import CaptioningRNN
 from ..vocab import SPECIAL_TOKENS
+
+log = logging.getLogger(__name__)
 
 
 class GradcheckFailed(CaptioningError):
@@ -135,7 +138,7 @@ def gradcheck_gate(out_tsv, seed: int = 0, layer_tol: float = 1e-7, model_tol: f
     """Write the checks to ``out_tsv``; raise :class:`GradcheckFailed` (with the table) if any fails."""
     checks = run_gradchecks(seed, layer_tol, model_tol)
     text = table(checks)
-    print(text.expandtabs(24))
+    log.info("%s", text.expandtabs(24))
     failed = [c.name for c in checks if not c.passed]
     if failed:
         raise GradcheckFailed(

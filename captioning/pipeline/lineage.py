@@ -19,6 +19,7 @@ from __future__ import annotations
 import getpass
 
 from .experiment import Experiment
+from .mlflow_compat import dataset_input, has_error_code
 from .tracking import git_commit
 
 ROLE = "captioning.role"  # "experiment" (a parent) or "seed"
@@ -26,9 +27,6 @@ CONFIG = "captioning.config"  # a parent's training-configuration id
 SUPERSEDED_BY = "captioning.superseded_by"
 PARENT = "mlflow.parentRunId"
 SOURCE = "workflow/scripts/train.py"  # what produced the runs, for mlflow.source.name
-DATASET_SOURCES = ("LocalArtifactDatasetSource", "HTTPDatasetSource")
-# How a lost race to create a dataset row reads: SQLite's and PostgreSQL's unique-key errors
-DATASET_RACE = ("UNIQUE constraint failed: datasets", "duplicate key value violates unique constraint")
 
 
 def standard_tags(source: str = SOURCE) -> dict:
@@ -81,20 +79,14 @@ def parent_run(client, experiment_id: str, exp: Experiment) -> str:
 
 def log_dataset(client, run_id: str, name: str, digest: str, source: str, context: str) -> None:
     """Record the data a run used as its input: ``name``, content ``digest`` and ``source`` (a path or URL)."""
-    from mlflow.data.dataset_source_registry import get_registered_sources, resolve_dataset_source
-    from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.entities import DatasetInput, InputTag
-
-    # a local path or a URL; MLflow 3.17 registers its local source twice, which makes resolving it warn
-    kinds = {s.__name__: s for s in get_registered_sources() if s.__name__ in DATASET_SOURCES}
-    dataset = MetaDataset(resolve_dataset_source(source, candidate_sources=list(kinds.values())), name, digest)
-    inputs = [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])]
+    inputs = [dataset_input(name, digest, source, context)]
     try:
         client.log_inputs(run_id, datasets=inputs)
     except Exception as err:
         # Jobs starting together race to create the experiment's one row for this dataset, and
-        # MLflow's check-then-insert lets the loser fail on the store's unique key; the row
-        # exists now, so the second attempt only links it to the run.
-        if not any(s in str(err) for s in DATASET_RACE):
+        # MLflow's check-then-insert lets the loser fail on the store's unique key, which it
+        # reports as BAD_REQUEST; the row exists now, so the second attempt only links it to the
+        # run (a request that is bad for another reason fails again, and raises).
+        if not has_error_code(err, "BAD_REQUEST"):
             raise
         client.log_inputs(run_id, datasets=inputs)

@@ -10,7 +10,6 @@ workflow's files.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..data import layout
 from ..data.pca import PCA
+from .mlflow_compat import tracking_uri
 
 MODEL_NAME = "model"  # the logged model's name in its run
 
@@ -34,7 +34,8 @@ class Captioner(mlflow.pyfunc.PythonModel):
             self.mean, self.components = f["mean"], f["components"]
         self.config = dict(context.model_config)
 
-    def predict(self, context, model_input, params=None) -> list[str]:
+    def predict(self, context, model_input: np.ndarray, params: dict | None = None) -> list[str]:
+        # An ndarray hint is what MLflow asks for; it keeps the tensor signature given at logging.
         from ..sampling import decode
         from ..vocab import decode_captions
 
@@ -63,17 +64,6 @@ def read_pca(data_dir) -> PCA:
         return PCA.from_group(f["pca"])
 
 
-@contextmanager
-def _tracking_uri(uri: str):
-    """MLflow's model logging resolves the global tracking URI: set it for this call only."""
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)
-
-
 def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, work_dir, input_example=None) -> str:
     """Log the captioner into the run ``run_id`` at ``uri``; returns the model's URI (``models:/<id>``).
 
@@ -96,7 +86,7 @@ def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, w
     experiment_id = client.get_run(run_id).info.experiment_id
     # created here so that it belongs to the run's experiment (Model.log alone files it under the active one)
     logged = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id)
-    with _tracking_uri(uri):
+    with tracking_uri(uri):
         info = mlflow.models.Model.log(
             artifact_path=None,
             name=MODEL_NAME,

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pandas as pd
 
 from ..atomic import write_text
 from ..metrics import METRIC_NAMES
-from .score import DECODERS
+from .mlflow_compat import has_error_code
+from .records import DECODERS, RunRecord, Scores
 from .selection import Selection
-from .tracking import Tracking, client_for, read_run
+from .tracking import Tracking, client_for
 
 BEST, CHAMPION = "best", "champion"
 
@@ -49,29 +49,29 @@ def _log_changed(client, run_id: str, metrics: dict, step: int) -> None:
         client.log_batch(run_id, metrics=new)
 
 
-def register_version(client, name: str, record: dict, alias: str, description: str) -> str:
-    """The version of ``name`` holding ``record``'s run (created once), with ``alias`` moved to it."""
+def register_version(client, name: str, record: RunRecord, model_uri: str, alias: str, description: str) -> str:
+    """The version of ``name`` holding ``record``'s model ``model_uri`` (created once), with ``alias`` moved to it."""
     from mlflow.exceptions import MlflowException
 
     try:
         client.create_registered_model(name, description=description)
     except MlflowException as err:
-        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+        if not has_error_code(err, "RESOURCE_ALREADY_EXISTS"):  # another job created it first
             raise
     existing = [
         v
-        for v in client.search_model_versions(f"name = '{name}' and run_id = '{record['run_id']}'")
-        if v.source == record["model_uri"]  # a rescored run (new decoding settings) has a new model
+        for v in client.search_model_versions(f"name = '{name}' and run_id = '{record.run_id}'")
+        if v.source == model_uri  # a rescored run (new decoding settings) has a new model
     ]
     if existing:
         version = max(existing, key=lambda v: int(v.version))
     else:
         version = client.create_model_version(
             name,
-            source=record["model_uri"],
-            run_id=record["run_id"],
-            model_id=record["model_uri"].removeprefix("models:/"),
-            tags={"experiment": record["experiment"], "seed": str(record["seed"])},
+            source=model_uri,
+            run_id=record.run_id,
+            model_id=model_uri.removeprefix("models:/"),
+            tags={"experiment": record.experiment, "seed": str(record.seed)},
         )
     client.set_registered_model_alias(name, alias, version.version)
     return str(version.version)
@@ -87,33 +87,36 @@ def register_sweep(summary_csv, runs_csv, run_files, score_files, tracking: dict
     client = client_for(where.uri)
     table, runs = pd.read_csv(summary_csv), pd.read_csv(runs_csv)
     records = {}
-    for run_file, score_file in zip(run_files, score_files, strict=True):
-        record = read_run(run_file)  # where the run lives, and the model its scoring logged
-        record["model_uri"] = json.loads(Path(score_file).read_text())["model_uri"]
-        records[(record["experiment"], int(record["seed"]))] = record
+    for run_file in run_files:
+        record = RunRecord.read(run_file)  # where the run lives
+        records[(record.experiment, record.seed)] = record
+    models = {}
+    for score_file in score_files:
+        scores = Scores.read(score_file)  # the model its scoring logged
+        models[(scores.experiment, scores.seed)] = scores.model_uri
     out: dict = {"tracking_uri": where.uri, "experiment": where.experiment_name, "models": {}, "elsewhere": []}
     best_seed = {}
     for _, row in table.iterrows():
         exp = row["experiment"]
         seeds = runs[runs["experiment"] == exp]
         mine = {int(s): records[(exp, int(s))] for s in seeds["seed"]}
-        elsewhere = {s for s, r in mine.items() if r["tracking_uri"] != where.uri}
+        elsewhere = {s for s, r in mine.items() if r.tracking_uri != where.uri}
         out["elsewhere"] += [f"{exp} seed {s}" for s in sorted(elsewhere)]
-        for parent in {r["parent_run_id"] for s, r in mine.items() if s not in elsewhere}:
+        for parent in {r.parent_run_id for s, r in mine.items() if s not in elsewhere}:
             _log_changed(client, parent, aggregates(row), int(row["seeds"]))
-            child = client.get_run(next(r["run_id"] for s, r in mine.items() if s not in elsewhere))
+            child = client.get_run(next(r.run_id for s, r in mine.items() if s not in elsewhere))
             client.log_inputs(parent, datasets=child.inputs.dataset_inputs)  # the data its seeds used
         seed = int(seeds.loc[seeds["val_select"].idxmax(), "seed"])
         if seed in elsewhere:
             continue
-        best_seed[exp] = mine[seed]
+        best_seed[exp] = (mine[seed], models[(exp, seed)])
         name = f"{where.experiment_name}-{exp}"
-        version = register_version(client, name, mine[seed], BEST, f"{exp}: its best seed by val")
+        version = register_version(client, name, *best_seed[exp], BEST, f"{exp}: its best seed by val")
         out["models"][exp] = {"model": name, "version": version, "alias": BEST, "seed": seed}
     champ = Selection.by_val(runs).best
     if champ in best_seed:  # the sweep's best by val, when its run lives on this server
         name = where.experiment_name
-        version = register_version(client, name, best_seed[champ], CHAMPION, "the sweep's best experiment by val")
+        version = register_version(client, name, *best_seed[champ], CHAMPION, "the sweep's best experiment by val")
         out["champion"] = {"model": name, "version": version, "alias": CHAMPION, "experiment": champ}
     write_text(out_json, json.dumps(out, indent=2))
     champion = out.get("champion") or {}

@@ -7,25 +7,42 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
-import numpy as np
 
-from ..atomic import atomic_path, write_text
+from ..atomic import write_text
 from ..checkpoint import load_model
 from ..data import layout
 from ..data.coco import load_coco_data
 from ..evaluation import RANDOM_CAPTION_BLEU, decode_images, eval_images, evaluate_model, split_references
-from ..metrics import BLEU_STATS, corpus_scores, human_agreement, image_stats
+from ..metrics import corpus_scores, human_agreement, image_stats
 from .experiment import Experiment, blind
 from .lineage import log_dataset
 from .mlflow_model import log_captioner, read_pca
 from .plots import caption_grid
-from .tracking import MlflowRun, check_uri, read_run
+from .records import DECODERS, ImageScores, RunRecord, Scores
+from .tracking import MlflowRun, check_uri
 
-DECODERS = ("greedy", "beam")  # the decoders the score step reports; beam only where beam_width > 1
 SPLIT = layout.TEST_SPLIT
+
+
+@dataclass(frozen=True)
+class ScoreFiles:
+    """What the score step writes for one run."""
+
+    scores: Path  # scores.json (records.Scores)
+    image_scores: Path  # image_scores.npz (records.ImageScores)
+    samples: Path  # samples.json: the first images' references and captions
+    grid: Path  # grid.png: those images, captioned
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    n_samples: int = 12  # images in samples.json and the grid
+    max_length: int = 16  # longest decoded caption
+    max_images: int | None = None  # test images scored (None: all)
 
 
 def load_images(data_dir, split: str):
@@ -37,83 +54,52 @@ def load_images(data_dir, split: str):
         return f["images"][()]
 
 
-def write_image_scores(path, images: np.ndarray, stats: dict[str, np.ndarray]) -> None:
-    """The per-image statistics behind the scores, {decoder: (M, N_STATS)}, for intervals over images."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, images=images, columns=np.array([*BLEU_STATS, "CIDEr-D"]), **stats)
-
-
-def read_image_scores(path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    with np.load(path) as f:
-        return f["images"], {d: f[d] for d in DECODERS if d in f.files}
-
-
-def score_run(
-    data_dir,
-    model_path,
-    experiment: dict,
-    seed: int,
-    run_json,
-    out_scores,
-    out_image_scores,
-    out_samples,
-    out_grid,
-    n_samples: int = 12,
-    max_length: int = 16,
-    max_images: int | None = None,
-    dataset_source: str | None = None,
-) -> str:
-    """Score one trained run on the test split; log the ``final/test_*`` metrics and the captioner
-    (a pyfunc model decoding as the experiment does) to its MLflow run.
-
-    The run also records the test split as an input (context ``testing``; ``dataset_source``:
-    the data's URL or, by default, its directory).
-    """
-    exp = Experiment.from_params(experiment)
-    data = blind(load_coco_data(data_dir, splits=(SPLIT,)), exp.features, seed)
-    model, _ = load_model(model_path)
-    images = eval_images(data, SPLIT, max_images)
-    refs = split_references(data, SPLIT, images)
-    results = {
-        "experiment": exp.name,
-        "group": exp.group,
-        "seed": seed,
-        "cell_type": exp.cell_type,
-        "features": exp.features,
-        "split": SPLIT,
-        "n_images": int(len(images)),
-    }
+def _decoders(exp: Experiment) -> dict[str, dict]:
+    """The decoders a run is scored with, and their settings: greedy, and beam search where beam_width > 1."""
     settings = {"greedy": {"method": "greedy"}, "beam": {"method": "beam", "beam_width": exp.beam_width}}
-    hyps, stats = {}, {}
-    for decoder in DECODERS[: 2 if exp.beam_width > 1 else 1]:
-        hyps[decoder] = decode_images(model, data, SPLIT, images, max_length=max_length, **settings[decoder])
+    return {d: settings[d] for d in DECODERS[: 2 if exp.beam_width > 1 else 1]}
+
+
+def _compute(model, data, exp: Experiment, seed: int, images, settings: ScoreSettings):
+    """Captions and per-image statistics of every decoder; the corpus scores; the samples shown."""
+    refs = split_references(data, SPLIT, images)
+    hyps, stats, corpus = {}, {}, {}
+    for decoder, kwargs in _decoders(exp).items():
+        hyps[decoder] = decode_images(model, data, SPLIT, images, max_length=settings.max_length, **kwargs)
         stats[decoder] = image_stats(refs, hyps[decoder])
-        results[decoder] = corpus_scores(stats[decoder])
-    results[RANDOM_CAPTION_BLEU] = evaluate_model(
-        model, data, batch_size=1000, seed=seed, splits=(SPLIT,), verbose=False
-    )[SPLIT]
+        corpus[decoder] = corpus_scores(stats[decoder])
+    random_bleu = evaluate_model(model, data, batch_size=1000, seed=seed, splits=(SPLIT,), verbose=False)[SPLIT]
     samples = [
         {"image": int(i), "gt": refs[int(i)], **{d: hyps.get(d, {}).get(int(i)) for d in DECODERS}}
-        for i in images[:n_samples]
+        for i in images[: settings.n_samples]
     ]
-    write_image_scores(out_image_scores, images, stats)
-    write_text(out_samples, json.dumps(samples, indent=2))
-    caption_grid(out_grid, f"{exp.name} (seed {seed}) on {SPLIT}", samples, load_images(data_dir, SPLIT))
-    info = read_run(run_json)  # the training run, on the server where it was trained
-    check_uri(info["tracking_uri"])
-    run = MlflowRun(info["tracking_uri"], run_id=info["run_id"], reopen=False)  # stays FINISHED
+    return stats, corpus, random_bleu, samples
+
+
+def _label(exp: Experiment, decoder: str) -> str:
+    """How a decoder is named in metrics and messages: greedy, beam<k>."""
+    return decoder if decoder == "greedy" else f"beam{exp.beam_width}"
+
+
+def _log_scores(run: MlflowRun, exp: Experiment, corpus: dict, random_bleu: float) -> None:
     final = {}
-    for decoder in stats:
-        label = decoder if decoder == "greedy" else f"beam{exp.beam_width}"
-        final.update({f"final/{SPLIT}_{label}_{k}": v for k, v in results[decoder].items()})
-    final[f"final/{SPLIT}_{RANDOM_CAPTION_BLEU}"] = results[RANDOM_CAPTION_BLEU]
+    for decoder, scores in corpus.items():
+        final.update({f"final/{SPLIT}_{_label(exp, decoder)}_{k}": v for k, v in scores.items()})
+    final[f"final/{SPLIT}_{RANDOM_CAPTION_BLEU}"] = random_bleu
     run.log_metrics(final)
+
+
+def _log_data_and_samples(run: MlflowRun, data_dir, dataset_source, files: ScoreFiles) -> None:
+    """The test split as the run's input (context ``testing``), the samples and their grid as artifacts."""
     name = f"{Path(data_dir).name}-{SPLIT}"
     digest = layout.content_digest(data_dir, [SPLIT])
     log_dataset(run.client, run.run_id, name, digest, dataset_source or str(Path(data_dir).resolve()), "testing")
-    run.log_artifact(out_samples, "samples")
-    run.log_artifact(out_grid, "samples")
+    run.log_artifact(files.samples, "samples")
+    run.log_artifact(files.grid, "samples")
+
+
+def _log_model(run: MlflowRun, exp: Experiment, data_dir, model_path, max_length: int) -> str:
+    """The captioner, decoding as the experiment does; returns its model URI."""
     decoding = {
         "decode_method": "beam" if exp.beam_width > 1 else "greedy",
         "decode_beam_width": exp.beam_width,
@@ -121,13 +107,55 @@ def score_run(
         "feature_mode": exp.features,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        results["model_uri"] = log_captioner(run.uri, run.run_id, model_path, read_pca(data_dir), decoding, tmp)
-    write_text(out_scores, json.dumps(results, indent=2))
-    best = results.get("beam", results["greedy"])
-    return (
-        f"{exp.name} seed {seed}: {SPLIT} BLEU-4 {best['BLEU-4']:.3f}, CIDEr-D {best['CIDEr-D']:.3f} "
-        f"({len(images)} images)"
+        return log_captioner(run.uri, run.run_id, model_path, read_pca(data_dir), decoding, tmp)
+
+
+def score_run(
+    data_dir,
+    model_path,
+    experiment: dict,
+    run_json,
+    files: ScoreFiles,
+    settings: ScoreSettings = ScoreSettings(),
+    dataset_source: str | None = None,
+) -> str:
+    """Score one trained run (its ``run.json`` record names the seed and the MLflow run) on the test split.
+
+    Writes ``files``; logs the ``final/test_*`` metrics and the captioner (a pyfunc model
+    decoding as the experiment does) to the run, and the test split as an input (context
+    ``testing``; ``dataset_source``: the data's URL or, by default, its directory).
+    """
+    exp = Experiment.from_params(experiment)
+    record = RunRecord.read(run_json)  # the training run, on the server where it was trained
+    seed = record.seed
+    data = blind(load_coco_data(data_dir, splits=(SPLIT,)), exp.features, seed)
+    model, _ = load_model(model_path)
+    images = eval_images(data, SPLIT, settings.max_images)
+    stats, corpus, random_bleu, samples = _compute(model, data, exp, seed, images, settings)
+    ImageScores(exp.name, seed, images, stats).write(files.image_scores)
+    write_text(files.samples, json.dumps(samples, indent=2))
+    caption_grid(files.grid, f"{exp.name} (seed {seed}) on {SPLIT}", samples, load_images(data_dir, SPLIT))
+    check_uri(record.tracking_uri)
+    run = MlflowRun(record.tracking_uri, run_id=record.run_id, reopen=False)  # stays FINISHED
+    _log_scores(run, exp, corpus, random_bleu)
+    _log_data_and_samples(run, data_dir, dataset_source, files)
+    model_uri = _log_model(run, exp, data_dir, model_path, settings.max_length)
+    Scores(
+        experiment=exp.name,
+        group=exp.group,
+        seed=seed,
+        cell_type=exp.cell_type,
+        features=exp.features,
+        split=SPLIT,
+        n_images=int(len(images)),
+        decoders=corpus,
+        random_caption_bleu=random_bleu,
+        model_uri=model_uri,
+    ).write(files.scores)
+    shown = "; ".join(
+        f"{_label(exp, d)} BLEU-4 {s['BLEU-4']:.3f}, CIDEr-D {s['CIDEr-D']:.3f}" for d, s in corpus.items()
     )
+    return f"{exp.name} seed {seed} on {len(images)} {SPLIT} images: {shown}"
 
 
 def human_ceiling(data_dir, out_json, max_images: int | None = None) -> str:

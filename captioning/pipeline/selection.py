@@ -10,6 +10,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..errors import CaptioningError
+
+
+class SelectionError(CaptioningError, ValueError):
+    """Val cannot select what the report needs."""
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -27,5 +33,5 @@ class Selection:
         seeing = [e for e in val.index if first.loc[e, "features"] == "image"]
         blind = [e for e in val.index if first.loc[e, "features"] != "image"]
         if not seeing:
-            raise ValueError("collect: no image-conditioned experiment (features: image) to report")
+            raise SelectionError("collect: no image-conditioned experiment (features: image) to report")
         return cls(best_in_group, val[seeing].idxmax(), val[blind].idxmax() if blind else None)

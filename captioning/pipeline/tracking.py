@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CaptioningError
+from .mlflow_compat import has_error_code
 
 ENV_URI = "MLFLOW_TRACKING_URI"
 PROBE_TIMEOUT = 5.0  # seconds for the first request to a tracking server
@@ -156,7 +156,7 @@ def setup_experiment(uri: str, name: str, artifact_root="mlartifacts") -> str:
     try:
         return client.create_experiment(name, artifact_location=location)
     except MlflowException as err:
-        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+        if not has_error_code(err, "RESOURCE_ALREADY_EXISTS"):
             raise
         return client.get_experiment_by_name(name).experiment_id  # another job created it first
 
@@ -192,11 +192,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def read_run(path) -> dict:
-    """A training run's record (``run.json``): run id, tracking URI and experiment."""
-    return json.loads(Path(path).read_text())
 
 
 class MlflowRun:

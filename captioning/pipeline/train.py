@@ -1,13 +1,17 @@
-"""The train step: one experiment and seed -> checkpoint, history, loss plot, MLflow run."""
+"""The train step: one experiment and seed -> checkpoint, history, loss plot, MLflow run.
+
+:func:`train_run` builds the run (data, model, solver, MLflow run), trains,
+writes the step's files and logs them; each part is a function of its own.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..atomic import write_text
 from ..checkpoint import CheckpointError, TrainingCheckpoint
 from ..data import layout
 from ..data.coco import load_coco_data
@@ -16,7 +20,12 @@ from ..solver import CaptioningSolver
 from .experiment import Experiment, blind
 from .lineage import PARENT, ROLE, log_dataset, parent_run, standard_tags, supersede
 from .plots import loss_curve
+from .records import History, RecordError, ResumeState, RunRecord
 from .tracking import MlflowRun, Tracking, client_for, git_commit
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.npz"  # in the run's .resume/ directory while it trains
 
 
 def _resume_point(resume_dir: Path, fingerprint: str, tracking: Tracking):
@@ -24,28 +33,32 @@ def _resume_point(resume_dir: Path, fingerprint: str, tracking: Tracking):
 
     The run is reused only where it lives: on the tracking server in force now.
     """
-    ckpt, meta = resume_dir / "checkpoint.npz", resume_dir / "run.json"
+    ckpt, meta = resume_dir / CHECKPOINT, resume_dir / ResumeState.FILE
     if not meta.exists():
         return None, None
-    info = json.loads(meta.read_text())
-    if info.get("fingerprint") != fingerprint:
-        print(f"ignoring {resume_dir}: it belongs to a different configuration")
+    try:
+        state = ResumeState.read(meta)
+    except RecordError as err:
+        log.info(f"ignoring {err}")
         return None, None
-    run_id = info["run_id"] if info.get("tracking_uri") == tracking.uri else None
+    if state.fingerprint != fingerprint:
+        log.info(f"ignoring {resume_dir}: it belongs to a different configuration")
+        return None, None
+    run_id = state.run_id if state.tracking_uri == tracking.uri else None
     if not ckpt.exists():
         return None, run_id
     try:
         checkpoint = TrainingCheckpoint.load(ckpt)
     except CheckpointError as err:
-        print(f"ignoring {err}")
+        log.info(f"ignoring {err}")
         return None, run_id
-    print(f"resuming from {ckpt} (epoch {checkpoint.state['epoch']})")
+    log.info(f"resuming from {ckpt} (epoch {checkpoint.state['epoch']})")
     return checkpoint, run_id
 
 
 def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, data_dir, dataset_source, n_captions):
-    """The seed's MLflow run: a new child of the experiment's parent run (superseding older runs of this
-    experiment and seed), or the interrupted run ``run_id`` reopened."""
+    """The MLflow run of this experiment and seed: a new child of the experiment's parent run (superseding
+    older runs of this experiment and seed), or the interrupted run ``run_id`` reopened."""
     commit = git_commit()
     params = {
         **exp.training_config(),
@@ -74,8 +87,78 @@ def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, data_dir, dat
     log_dataset(client, run.run_id, f"{params['dataset']}-trainval", params["dataset_id"], dataset_source, "training")
     superseded = supersede(client, where.experiment_id, run.run_id, mine)
     if superseded:
-        print(f"superseded the earlier run(s) {', '.join(superseded)} of {exp.name} seed {seed}")
+        log.info(f"superseded the earlier run(s) {', '.join(superseded)} of {exp.name} seed {seed}")
     return run
+
+
+@dataclass
+class _Setup:
+    """A training run, built: its solver, its MLflow run and the checkpoint it resumes from."""
+
+    exp: Experiment
+    seed: int
+    solver: CaptioningSolver
+    run: MlflowRun
+    resume_from: TrainingCheckpoint | None
+    resume_dir: Path
+
+
+def _build(data_dir, exp: Experiment, seed: int, where: Tracking, out: Path, progress, dataset_source) -> _Setup:
+    resume_dir = out / ".resume"
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    data = blind(load_coco_data(data_dir), exp.features, seed)
+    model = CaptioningRNN(
+        data["word_to_idx"],
+        input_dim=data["train_features"].shape[1],
+        wordvec_dim=exp.wordvec_dim,
+        hidden_dim=exp.hidden_dim,
+        cell_type=exp.cell_type,
+        seed=seed,
+    )
+    fingerprint = exp.fingerprint(seed)
+    ckpt, run_id = _resume_point(resume_dir, fingerprint, where)
+    run = _open_run(where, exp, seed, run_id, data_dir, dataset_source, len(data["train_captions"]))
+    ResumeState(run.run_id, where.uri, fingerprint).write(resume_dir / ResumeState.FILE)
+    solver = CaptioningSolver(
+        model,
+        data,
+        exp.solver_config(seed),
+        print_every=0,
+        verbose=True,
+        progress=progress,
+        checkpoint_path=resume_dir / CHECKPOINT,
+        sinks=[run],
+    )
+    return _Setup(exp, seed, solver, run, ckpt, resume_dir)
+
+
+def _write_outputs(s: _Setup, summary: dict, out: Path) -> History:
+    """model.npz, history.json and loss.png of a trained run."""
+    solver = s.solver
+    solver.save(out / "model.npz")  # final parameters are the best epoch's; 'best/' holds them too
+    history = History(
+        experiment=s.exp.name,
+        seed=s.seed,
+        loss_history=solver.loss_history,
+        epoch_history=solver.state.epoch_history,
+        iterations_per_epoch=max(len(solver.data["train_captions"]) // solver.batch_size, 1),
+        summary=summary,
+    )
+    history.write(out / "history.json")
+    loss_curve(
+        out / "loss.png",
+        f"{s.exp.name} (seed {s.seed})",
+        history.loss_history,
+        history.epoch_history,
+        history.iterations_per_epoch,
+    )
+    return history
+
+
+def _log_outputs(run: MlflowRun, history: History, out: Path) -> None:
+    run.log_metrics({f"best_val_{history.select_metric}": history.best_val, "train_seconds": history.seconds})
+    run.log_artifact(out / "loss.png")
+    run.log_artifact(out / "model.npz", "checkpoint")
 
 
 def train_run(
@@ -95,85 +178,21 @@ def train_run(
     ``out_dir/.resume/`` and continues its MLflow run when that run is on the server in force.
     """
     dataset_source = dataset_source or str(Path(data_dir).resolve())
-    exp = Experiment.from_params(experiment)
-    out, resume_dir = Path(out_dir), Path(out_dir) / ".resume"
-    resume_dir.mkdir(parents=True, exist_ok=True)
+    exp, out = Experiment.from_params(experiment), Path(out_dir)
     where = Tracking.in_force(tracking)
-    data = blind(load_coco_data(data_dir), exp.features, seed)
-    model = CaptioningRNN(
-        data["word_to_idx"],
-        input_dim=data["train_features"].shape[1],
-        wordvec_dim=exp.wordvec_dim,
-        hidden_dim=exp.hidden_dim,
-        cell_type=exp.cell_type,
-        seed=seed,
-    )
-    fingerprint = exp.fingerprint(seed)
-    ckpt, run_id = _resume_point(resume_dir, fingerprint, where)
-    run = _open_run(where, exp, seed, run_id, data_dir, dataset_source, len(data["train_captions"]))
-    write_text(
-        resume_dir / "run.json",
-        json.dumps({"run_id": run.run_id, "tracking_uri": where.uri, "fingerprint": fingerprint}),
-    )
-    solver = CaptioningSolver(
-        model,
-        data,
-        update_rule=exp.update_rule,
-        optim_config={"learning_rate": exp.learning_rate},
-        lr_decay=exp.lr_decay,
-        batch_size=exp.batch_size,
-        num_epochs=exp.num_epochs,
-        print_every=0,
-        verbose=True,
-        progress=progress,
-        grad_clip=exp.grad_clip,
-        eval_images=exp.eval_images,
-        patience=exp.patience,
-        checkpoint_path=resume_dir / "checkpoint.npz",
-        seed=seed,
-        sinks=[run],
-    )
+    s = _build(data_dir, exp, seed, where, out, progress, dataset_source)
     try:  # any failure from here on leaves the run FAILED, never RUNNING
-        summary = solver.train(resume_from=ckpt)
-        solver.save(out / "model.npz")  # final parameters are the best epoch's; 'best/' holds them too
-        history = {
-            "loss_history": solver.loss_history,
-            "epoch_history": solver.state.epoch_history,
-            "iterations_per_epoch": max(len(data["train_captions"]) // exp.batch_size, 1),
-            "summary": summary,
-        }
-        write_text(out / "history.json", json.dumps(history))
-        loss_curve(
-            out / "loss.png",
-            f"{exp.name} (seed {seed})",
-            solver.loss_history,
-            solver.state.epoch_history,
-            history["iterations_per_epoch"],
-        )
-        run.log_metrics(
-            {
-                f"best_val_{solver.select_metric}": summary[f"best_val_{solver.select_metric}"],
-                "train_seconds": summary["seconds"],
-            }
-        )
-        run.log_artifact(out / "loss.png")
-        run.log_artifact(out / "model.npz", "checkpoint")
+        summary = s.solver.train(resume_from=s.resume_from)
+        history = _write_outputs(s, summary, out)
+        _log_outputs(s.run, history, out)
     except BaseException:
-        run.finish("FAILED")
+        s.run.finish("FAILED")
         raise
-    run.finish()
-    record = {
-        "run_id": run.run_id,
-        "tracking_uri": where.uri,
-        "experiment_id": where.experiment_id,
-        "experiment": exp.name,
-        "seed": seed,
-        "parent_run_id": run.client.get_run(run.run_id).data.tags.get(PARENT),
-    }
-    write_text(out / "run.json", json.dumps(record))
-    shutil.rmtree(resume_dir, ignore_errors=True)
-    best = summary[f"best_val_{solver.select_metric}"]
+    s.run.finish()
+    parent = s.run.client.get_run(s.run.run_id).data.tags.get(PARENT)
+    RunRecord(s.run.run_id, where.uri, where.experiment_id, exp.name, seed, parent).write(out / "run.json")
+    shutil.rmtree(s.resume_dir, ignore_errors=True)
     return (
-        f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {solver.select_metric} {best:.3f}; "
-        f"MLflow run {run.run_id} at {where.ui_hint()}"
+        f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {history.select_metric} "
+        f"{history.best_val:.3f}; MLflow run {s.run.run_id} at {where.ui_hint()}"
     )

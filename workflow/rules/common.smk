@@ -7,6 +7,7 @@ from captioning.errors import CaptioningError
 from captioning.pipeline.config import load_yaml, validate_file, validate_sweep
 from captioning.pipeline.experiment import Sweep
 from captioning.pipeline.preflight import SlurmRequest, check_slurm_requests, start_tracking
+from captioning.pipeline.snakemake_compat import RESOURCES, executor_name, pending_jobs
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
@@ -92,23 +93,13 @@ def score_params(wildcards):
 
 def slurm_requests():
     """What each job that SLURM will run asks for, as the slurm executor plugin submits it."""
-    if workflow.executor_plugin is None or workflow.executor_plugin.name != "slurm":
+    if executor_name(workflow) != "slurm":
         return []
-    requests = []
-    for job in workflow.dag.needrun_jobs():
-        if not job.is_local:
-            r = job.resources
-            requests.append(
-                SlurmRequest(
-                    job.rule.name,
-                    job.threads,
-                    r.get("mem_mb"),
-                    r.get("runtime"),
-                    r.get("slurm_partition"),
-                    r.get("slurm_account"),
-                )
-            )
-    return requests
+    return [
+        SlurmRequest(job.rule, job.threads, *(job.resources[k] for k in RESOURCES))
+        for job in pending_jobs(workflow)
+        if not job.local
+    ]
 
 
 def preflight():

@@ -1,5 +1,5 @@
 from captioning.data.download import fetch_coco
-from captioning.pipeline.cli import run_step
+from captioning.pipeline.jobs import run_step
 
 p = snakemake.params
 run_step(

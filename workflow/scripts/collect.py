@@ -1,5 +1,5 @@
-from captioning.pipeline.cli import run_step
 from captioning.pipeline.collect import collect
+from captioning.pipeline.jobs import run_step
 
 i = snakemake.input
 run_step(

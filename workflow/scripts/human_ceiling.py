@@ -1,4 +1,4 @@
-from captioning.pipeline.cli import run_step
+from captioning.pipeline.jobs import run_step
 from captioning.pipeline.score import human_ceiling
 
 run_step(

@@ -1,5 +1,5 @@
 from captioning.data.pca import prepare_pca
-from captioning.pipeline.cli import run_step
+from captioning.pipeline.jobs import run_step
 
 run_step(
     "pca",

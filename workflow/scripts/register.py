@@ -1,4 +1,4 @@
-from captioning.pipeline.cli import run_step
+from captioning.pipeline.jobs import run_step
 from captioning.pipeline.registry import register_sweep
 
 i = snakemake.input

@@ -1,5 +1,5 @@
-from captioning.pipeline.cli import run_step
-from captioning.pipeline.score import score_run
+from captioning.pipeline.jobs import run_step
+from captioning.pipeline.score import ScoreFiles, ScoreSettings, score_run
 
 p, o = snakemake.params, snakemake.output
 run_step(
@@ -10,14 +10,8 @@ run_step(
     data_dir=p.data_dir,
     model_path=snakemake.input.model,
     experiment=p.experiment,
-    seed=int(snakemake.wildcards.seed),
     run_json=snakemake.input.run,
-    out_scores=o.scores,
-    out_image_scores=o.image_scores,
-    out_samples=o.samples,
-    out_grid=o.grid,
-    n_samples=p.n_samples,
-    max_length=p.max_length,
-    max_images=p.max_images,
+    files=ScoreFiles(o.scores, o.image_scores, o.samples, o.grid),
+    settings=ScoreSettings(p.n_samples, p.max_length, p.max_images),
     dataset_source=p.dataset_source,
 )

@@ -1,5 +1,5 @@
 from captioning.data.synthetic import SyntheticConfig, generate
-from captioning.pipeline.cli import run_step
+from captioning.pipeline.jobs import run_step
 
 run_step(
     "synthetic_data",

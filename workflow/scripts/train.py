@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from captioning.pipeline.cli import run_step
+from captioning.pipeline.jobs import run_step
 from captioning.pipeline.train import train_run
 
 run_step(

@@ -1,4 +1,4 @@
-"""The seed notebook's checks, run against ``captioning`` in place of ``cs231n``."""
+"""The notebook's checks, run against ``captioning`` in place of ``cs231n``."""
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from captioning import (
 )
 
 
-def test_lstm_step_forward_matches_seed():
+def test_lstm_step_forward_matches_notebook():
     N, D, H = 3, 4, 5
     x = np.linspace(-0.4, 1.2, num=N * D).reshape(N, D)
     prev_h = np.linspace(-0.3, 0.7, num=N * H).reshape(N, H)
@@ -40,7 +40,7 @@ def test_lstm_step_forward_matches_seed():
     assert rel_error(expected_next_c, next_c) < 1e-8
 
 
-def test_lstm_forward_matches_seed():
+def test_lstm_forward_matches_notebook():
     N, D, H, T = 2, 5, 4, 3
     x = np.linspace(-0.4, 0.6, num=N * T * D).reshape(N, T, D)
     h0 = np.linspace(-0.4, 0.8, num=N * H).reshape(N, H)
@@ -66,7 +66,7 @@ def test_lstm_forward_matches_seed():
     assert rel_error(expected_h, h) < 1e-7
 
 
-def test_lstm_captioning_loss_matches_seed():
+def test_lstm_captioning_loss_matches_notebook():
     N, D, W, H = 10, 20, 30, 40
     word_to_idx = {"<NULL>": 0, "cat": 2, "dog": 3}
     V, T = len(word_to_idx), 13
@@ -79,7 +79,7 @@ def test_lstm_captioning_loss_matches_seed():
     assert abs(loss - 9.82445935443) < 1e-10
 
 
-def test_seed_lstm_step_backward_check():
+def test_notebook_lstm_step_backward_check():
     rng = np.random.default_rng(231)
     N, D, H = 4, 5, 6
     x, prev_h, prev_c = rng.standard_normal((N, D)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
@@ -104,7 +104,7 @@ def test_seed_lstm_step_backward_check():
         assert rel_error(num, analytic) < 1e-7, k
 
 
-def test_seed_lstm_backward_check():
+def test_notebook_lstm_backward_check():
     rng = np.random.default_rng(231)
     N, D, T, H = 2, 3, 10, 6
     x, h0 = rng.standard_normal((N, T, D)), rng.standard_normal((N, H))

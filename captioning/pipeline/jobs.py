@@ -1,31 +1,13 @@
-"""Running a workflow step: threads, logging to the rule's log file, one-line errors."""
+"""The job runner: a workflow step's process settings, its log file and its one-line errors."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
 import time
-
-
-def configure_threads(threads: int) -> int:
-    """Limit Numba and BLAS to ``threads`` (Snakemake sets OMP/OPENBLAS/MKL_NUM_THREADS, not Numba's).
-
-    This is a job's entry point, so unlike the library it may choose process-wide
-    settings: with more than one thread, and unless the user chose a threading
-    layer or OpenMP wait policy, Numba gets its ``workqueue`` layer, whose idle
-    workers sleep instead of spinning against OpenBLAS (see ``kernels/_jit.py``).
-    """
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    n = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    if n > 1 and numba.config.THREADING_LAYER == "default" and "OMP_WAIT_POLICY" not in os.environ:
-        numba.config.THREADING_LAYER = "workqueue"
-    numba.set_num_threads(n)
-    threadpool_limits(n)
-    return n
 
 
 def _terminated(signum, frame):
@@ -44,15 +26,33 @@ def _one_line(err: BaseException) -> str | None:
     return None
 
 
+def _log_to(stream):
+    """Send the package's log records (INFO and up) to ``stream``; returns the undo."""
+    logger = logging.getLogger("captioning")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    def undo():
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    return undo
+
+
 def run_step(name: str, func, log=None, threads: int = 1, **kwargs):
     """Call ``func(**kwargs)`` as a workflow job, with stdout/stderr in ``log``.
 
     The job's process settings are made here, never on import: threads (see
-    :func:`configure_threads`), bounded MLflow HTTP retries, and SIGTERM (a cluster's
-    ``scancel``) unwinding like Ctrl-C.  A known error prints one line and exits 1;
-    the final line of the log (the step's one-line summary, or the error) also goes
-    to the terminal.
+    :func:`captioning.threads.configure_threads`), bounded MLflow HTTP retries,
+    SIGTERM (a cluster's ``scancel``) unwinding like Ctrl-C, and the package's
+    loggers writing their INFO messages into the log.  A known error prints one
+    line and exits 1; the final line of the log (the step's one-line summary, or
+    the error) also goes to the terminal.
     """
+    from ..threads import configure_threads
     from .tracking import configure_http_retries
 
     configure_threads(threads)
@@ -66,6 +66,7 @@ def run_step(name: str, func, log=None, threads: int = 1, **kwargs):
             handle = stack.enter_context(open(log, "w", buffering=1))
             stack.enter_context(contextlib.redirect_stdout(handle))
             stack.enter_context(contextlib.redirect_stderr(handle))
+        stack.callback(_log_to(sys.stdout))
         try:
             result = func(**kwargs)
         except Exception as err:

@@ -1,0 +1,181 @@
+"""The files one workflow step hands to the next, as typed records: this module alone reads and writes them.
+
+==================  =====================  ===========================================
+file                record                 written by -> read by
+==================  =====================  ===========================================
+``run.json``        :class:`RunRecord`     train -> score, register
+``history.json``    :class:`History`       train -> collect
+``scores.json``     :class:`Scores`        score -> collect, register
+``image_scores.npz``:class:`ImageScores`   score -> collect
+``.resume/state.json`` :class:`ResumeState` train -> train (an interrupted run)
+==================  =====================  ===========================================
+
+Each file carries its kind and :data:`FORMAT_VERSION`; a file of another kind or
+version, or one that cannot be parsed, is a one-line :class:`RecordError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from ..atomic import atomic_path, write_text
+from ..errors import CaptioningError
+from ..metrics import BLEU_STATS
+
+FORMAT_VERSION = 1
+DECODERS = ("greedy", "beam")  # the decoders the score step reports; beam only where beam_width > 1
+
+
+class RecordError(CaptioningError, ValueError):
+    """A hand-off file is missing, unreadable, or of another kind or format version."""
+
+
+def _format(kind: str) -> str:
+    return f"captioning-{kind}-{FORMAT_VERSION}"
+
+
+@dataclass(frozen=True)
+class _JsonRecord:
+    KIND: ClassVar[str]
+    INDENT: ClassVar[int | None] = None
+
+    def write(self, path) -> None:
+        """Write atomically: nothing half-written is ever left under ``path``."""
+        write_text(Path(path), json.dumps({"format": _format(self.KIND), **asdict(self)}, indent=self.INDENT))
+
+    @classmethod
+    def read(cls, path):
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RecordError(f"{path}: {cls.KIND} record not found") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RecordError(f"{path}: not a readable {cls.KIND} record ({err})") from None
+        if not isinstance(raw, dict) or raw.get("format") != _format(cls.KIND):
+            got = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+            raise RecordError(f"{path}: format {got!r}, expected {_format(cls.KIND)!r}")
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in raw]
+        if missing:
+            raise RecordError(f"{path}: {cls.KIND} record lacks the key '{missing[0]}'")
+        return cls(**{n: raw[n] for n in names})
+
+
+@dataclass(frozen=True)
+class RunRecord(_JsonRecord):
+    """A finished training run: where its MLflow run lives, and which experiment and seed it is."""
+
+    KIND: ClassVar[str] = "run"
+
+    run_id: str
+    tracking_uri: str
+    experiment_id: str
+    experiment: str
+    seed: int
+    parent_run_id: str | None
+
+
+@dataclass(frozen=True)
+class ResumeState(_JsonRecord):
+    """What an interrupted training run left beside its checkpoint: its MLflow run and configuration."""
+
+    KIND: ClassVar[str] = "resume"
+    FILE: ClassVar[str] = "state.json"
+
+    run_id: str
+    tracking_uri: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class History(_JsonRecord):
+    """A training run's curves and summary (the solver's ``train()`` result)."""
+
+    KIND: ClassVar[str] = "history"
+
+    experiment: str
+    seed: int
+    loss_history: list
+    epoch_history: list  # one metrics dict per epoch
+    iterations_per_epoch: int
+    summary: dict  # CaptioningSolver.train()'s summary
+
+    @property
+    def select_metric(self) -> str:
+        return self.summary["select_metric"]
+
+    @property
+    def best_val(self) -> float:
+        """The best val score of the selection metric (what selection compares)."""
+        return self.summary[f"best_val_{self.select_metric}"]
+
+    @property
+    def best_epoch(self) -> int:
+        return self.summary["best_epoch"]
+
+    @property
+    def seconds(self) -> float:
+        return self.summary["seconds"]
+
+
+@dataclass(frozen=True)
+class Scores(_JsonRecord):
+    """A run's corpus scores on the test split, per decoder, and the captioner it logged."""
+
+    KIND: ClassVar[str] = "scores"
+    INDENT: ClassVar[int | None] = 2
+
+    experiment: str
+    group: str
+    seed: int
+    cell_type: str
+    features: str
+    split: str
+    n_images: int
+    decoders: dict  # {decoder: {metric: value}}, DECODERS that ran
+    random_caption_bleu: float  # the notebook's BLEU-1 of a sampled caption against the first reference
+    model_uri: str
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    """The per-image statistics behind a run's scores, {decoder: (M, N_STATS)}, for intervals over images."""
+
+    experiment: str
+    seed: int
+    images: np.ndarray  # (M,) test image indices
+    stats: dict  # {decoder: (M, N_STATS) float64}
+
+    COLUMNS: ClassVar[tuple] = (*BLEU_STATS, "CIDEr-D")
+
+    def write(self, path) -> None:
+        header = json.dumps({"format": _format("image_scores"), "experiment": self.experiment, "seed": self.seed})
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, __header__=np.array(header), images=self.images, **self.stats)
+
+    @classmethod
+    def read(cls, path) -> ImageScores:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                header = json.loads(str(f["__header__"]))
+                images = f["images"]
+                stats = {d: f[d] for d in DECODERS if d in f.files}
+        except FileNotFoundError:
+            raise RecordError(f"{path}: image_scores record not found") from None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise RecordError(f"{path}: not a readable image_scores record ({err})") from None
+        if header.get("format") != _format("image_scores"):
+            raise RecordError(f"{path}: format {header.get('format')!r}, expected {_format('image_scores')!r}")
+        for d, s in stats.items():
+            if s.shape != (len(images), len(cls.COLUMNS)):
+                raise RecordError(f"{path}: {d} has shape {s.shape}, expected ({len(images)}, {len(cls.COLUMNS)})")
+        return cls(header["experiment"], int(header["seed"]), images, stats)
