@@ -180,7 +180,7 @@ def stage_load(work: Path) -> dict:
 def stage_train(work: Path, iterations: int) -> dict:
     from captioning.data.coco import load_coco_data
     from captioning.model import CaptioningRNN
-    from captioning.solver import CaptioningSolver
+    from captioning.solver import CaptioningSolver, SolverConfig
 
     data = load_coco_data(work / "coco")
     n_train = len(data["train_captions"])
@@ -191,9 +191,8 @@ def stage_train(work: Path, iterations: int) -> dict:
         "train_image_idxs": data["train_image_idxs"][keep],
     }
     model = CaptioningRNN(data["word_to_idx"], data["train_features"].shape[1], W, H, cell_type="lstm", seed=0)
-    solver = CaptioningSolver(
-        model, subset, "adam", {"learning_rate": 5e-3}, batch_size=BATCH, num_epochs=1, eval_images=0, verbose=False
-    )
+    config = SolverConfig("adam", {"learning_rate": 5e-3}, batch_size=BATCH, num_epochs=1, eval_images=0)
+    solver = CaptioningSolver(model, subset, config, verbose=False)
     t0 = time.perf_counter()
     solver.train()
     seconds = time.perf_counter() - t0
