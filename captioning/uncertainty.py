@@ -1,16 +1,24 @@
-"""Confidence intervals and paired comparisons of caption scores, by bootstrap over test images.
+"""Confidence intervals and paired comparisons of caption scores, by a two-level bootstrap over seeds and images.
 
 A system is one experiment: its seeds' per-image statistics, shape (S, M, N_STATS)
-(S seeds, M test images, the columns of :func:`captioning.metrics.image_stats`).
-Its score is the mean over seeds of each seed's corpus score, so an interval
-reflects which images happen to be in the test set, for the seeds trained.
+(S trained seeds, M test images, the columns of :func:`captioning.metrics.image_stats`).
+Its score is the mean over seeds of each seed's corpus score.
 
-Resampling, intervals and the bootstrap distribution are SciPy's
-(``scipy.stats.bootstrap``, percentile method, vectorised over resamples); a
-comparison resamples the same images for both systems (``paired=True``), and
-every call with the same seed and M draws the same resamples.  Percentile
-intervals make the two agree: a difference's interval excludes 0 exactly when
-its two-sided p-value is below 1 - confidence.
+Two kinds of noise move that score: which images are in the test set, and how
+training happened to go (the seed, and the rounding of the machine's BLAS).  Each
+bootstrap resample therefore draws seeds and images, both with replacement: the
+seeds first, then the images.  The test images are shared by every seed (a
+crossed design), so one image draw serves all of a resample's seeds, and a
+comparison of two systems draws the same images for both sides (paired) while
+each side draws its own seeds.  Seed deviations are scaled by sqrt(S / (S - 1))
+before they are averaged, which removes the bootstrap's shrinking of a variance
+estimated from few seeds.
+
+With one seed only the images vary: the interval then holds test-image noise
+alone (:data:`MIN_SEEDS` says how many seeds a claim needs).  Intervals are
+percentile intervals, so a difference's interval excludes 0 exactly when its
+two-sided p-value is below 1 - confidence; every call with the same seed and
+shapes draws the same resamples.
 """
 
 from __future__ import annotations
@@ -19,11 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import METRIC_NAMES, N_STATS, metrics_of
+from .metrics import BLEU_STATS, METRIC_NAMES, N_STATS, bleu_from_sums
 
 N_RESAMPLES = 1000
 CONFIDENCE = 0.95
-_BATCH = 100  # resamples held in memory at once: S x N_STATS x M x 100 floats
+MIN_SEEDS = 3  # fewer seeds than this on either side: training noise is not measured, no claim is made
+_BATCH = 100  # resamples held in memory at once: B x M image counts and S x B x N_STATS sums
 
 
 @dataclass(frozen=True)
@@ -47,59 +56,99 @@ class Estimate:
         return out
 
 
-def _columns(system: np.ndarray, name: str) -> np.ndarray:
-    """(S, M, N_STATS) -> (S, N_STATS, M), checked."""
+def _checked(system: np.ndarray, name: str) -> np.ndarray:
     system = np.asarray(system, dtype=np.float64)
     if system.ndim != 3 or system.shape[2] != N_STATS or system.shape[0] < 1 or system.shape[1] < 2:
         raise ValueError(
             f"{name}: expected per-image statistics of shape (seeds, images >= 2, {N_STATS}), got {system.shape}"
         )
-    return np.moveaxis(system, 2, 1)
+    return system
 
 
-def _score(x: np.ndarray) -> np.ndarray:
-    """(S, N_STATS, ..., M) -> (5, ...): each seed's corpus scores, averaged over seeds."""
-    return metrics_of(np.moveaxis(x, 1, 0)).mean(axis=1)
+def _seed_scores(system: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(S, M, N_STATS) statistics, (B, M) image weights -> (5, S, B): each seed's corpus scores per resample."""
+    sums = np.einsum("bm,smk->ksb", weights, system)  # (N_STATS, S, B)
+    bleu = bleu_from_sums(np.moveaxis(sums[: len(BLEU_STATS)], 0, -1))  # (S, B, 4)
+    cider = sums[len(BLEU_STATS)] / weights.sum(axis=1)  # (S, B): the mean over the drawn images
+    return np.concatenate([np.moveaxis(bleu, -1, 0), cider[None]])
 
 
-def _bootstrap(data: tuple, statistic, seed: int, n_resamples: int, paired: bool):
-    from scipy.stats import bootstrap  # SciPy's import is slow; only the collect step needs it
+def _seed_mean(scores: np.ndarray, seed_counts: np.ndarray | None) -> np.ndarray:
+    """(5, S, B) per-seed scores -> (5, B) means over each resample's drawn seeds (all seeds when None).
 
-    return bootstrap(
-        data,
-        statistic,
-        n_resamples=n_resamples,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        vectorized=True,
-        paired=paired,
-        axis=-1,
-        batch=_BATCH,
-        rng=np.random.default_rng(seed),
-    )
+    Deviations from the seeds' mean are scaled by sqrt(S / (S - 1)): the bootstrap's
+    variance over S drawn seeds is otherwise (S - 1) / S of the seeds' sample variance.
+    """
+    if seed_counts is None:
+        return scores.mean(axis=1)
+    S = scores.shape[1]
+    centre = scores.mean(axis=1, keepdims=True)
+    scaled = centre + np.sqrt(S / (S - 1)) * (scores - centre)
+    return np.einsum("ksb,bs->kb", scaled, seed_counts) / S
 
 
-def score_interval(system: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES) -> Estimate:
-    """The system's scores (5,) with percentile bootstrap intervals over its M images."""
-    x = _columns(system, "score_interval")
-    res = _bootstrap((x,), lambda s, axis: _score(s), seed, n_resamples, paired=False)
-    ci = res.confidence_interval
-    return Estimate(_score(x), np.asarray(ci.low), np.asarray(ci.high))
+def _counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """(size, n) how often each of n items is drawn in each of ``size`` resamples of n with replacement."""
+    draws = rng.integers(0, n, (size, n)) + n * np.arange(size)[:, None]
+    return np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
+
+
+def _distribution(systems: list[np.ndarray], combine, seed: int, n_resamples: int, seeds: bool = True) -> np.ndarray:
+    """(5, n_resamples) bootstrap distribution of ``combine(*system_scores)``: per resample, each system
+    draws its own seeds (unless ``seeds`` is False), then one image draw is shared by every system."""
+    rng = np.random.default_rng(seed)
+    M = systems[0].shape[1]
+    out = []
+    for start in range(0, n_resamples, _BATCH):
+        size = min(_BATCH, n_resamples - start)
+        drawn = [_counts(rng, s.shape[0], size) if seeds and s.shape[0] > 1 else None for s in systems]
+        images = _counts(rng, M, size)
+        out.append(combine(*(_seed_mean(_seed_scores(s, images), c) for s, c in zip(systems, drawn, strict=True))))
+    return np.concatenate(out, axis=1)
+
+
+def _interval(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    alpha = (1 - CONFIDENCE) / 2
+    return np.quantile(dist, alpha, axis=1), np.quantile(dist, 1 - alpha, axis=1)
+
+
+def _estimate(system: np.ndarray) -> np.ndarray:
+    """(5,) the mean over seeds of each seed's corpus scores on all images."""
+    return _seed_mean(_seed_scores(system, np.ones((1, system.shape[1]))), None)[:, 0]
+
+
+def score_interval(
+    system: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES, resample_seeds: bool = True
+) -> Estimate:
+    """The system's scores (5,) with two-level percentile bootstrap intervals (seeds, then its M images).
+
+    ``resample_seeds=False`` keeps the trained seeds fixed: an interval of test-image noise alone.
+    """
+    x = _checked(system, "score_interval")
+    low, high = _interval(_distribution([x], lambda s: s, seed, n_resamples, resample_seeds))
+    return Estimate(_estimate(x), low, high)
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES) -> Estimate:
-    """score(a) - score(b) on the same images: paired bootstrap interval and two-sided p-value per metric.
+    """score(a) - score(b) on the same images: two-level bootstrap interval and two-sided p-value per metric.
 
-    ``a`` and ``b`` must hold the same M images in the same order (their seed counts may differ).
+    ``a`` and ``b`` must hold the same M images in the same order; their seeds are drawn
+    independently (they are different trainings), their images together.
     """
-    xa, xb = _columns(a, "paired_difference: a"), _columns(b, "paired_difference: b")
-    if xa.shape[2] != xb.shape[2]:
+    xa, xb = _checked(a, "paired_difference: a"), _checked(b, "paired_difference: b")
+    if xa.shape[1] != xb.shape[1]:
         raise ValueError(
-            f"paired_difference: a and b must score the same images, got {xa.shape[2]} and {xb.shape[2]} images"
+            f"paired_difference: a and b must score the same images, got {xa.shape[1]} and {xb.shape[1]} images"
         )
-    res = _bootstrap((xa, xb), lambda s, t, axis: _score(s) - _score(t), seed, n_resamples, paired=True)
-    dist = res.bootstrap_distribution  # (5, n_resamples)
+    dist = _distribution([xa, xb], lambda s, t: s - t, seed, n_resamples)
     below, above = (dist <= 0).sum(axis=1), (dist >= 0).sum(axis=1)
     p = np.minimum(1.0, 2 * (np.minimum(below, above) + 1) / (dist.shape[1] + 1))
-    ci = res.confidence_interval
-    return Estimate(_score(xa) - _score(xb), np.asarray(ci.low), np.asarray(ci.high), p)
+    low, high = _interval(dist)
+    return Estimate(_estimate(xa) - _estimate(xb), low, high, p)
+
+
+def seed_spread(system: np.ndarray) -> np.ndarray:
+    """(5,) the standard deviation over seeds of each seed's corpus scores (NaN with one seed)."""
+    x = _checked(system, "seed_spread")
+    per_seed = _seed_scores(x, np.ones((1, x.shape[1])))[:, :, 0]  # (5, S)
+    return per_seed.std(axis=1, ddof=1) if x.shape[0] > 1 else np.full(len(METRIC_NAMES), np.nan)

@@ -10,7 +10,8 @@ from captioning.pipeline.records import History, ImageScores, RecordError, Resum
 
 RUN = RunRecord("abc", "sqlite:////x/mlflow.db", "1", "lstm", 2, "parent")
 SUMMARY = {"select_metric": "BLEU-4", "best_val_BLEU-4": 0.4, "best_epoch": 1, "seconds": 1.5}
-HISTORY = History("lstm", 2, [3.0, 2.5], [{"epoch": 1, "val_BLEU-4": 0.4}], 2, SUMMARY)
+NUMERICS = {"cpu": "c", "blas": "b", "blas_kernel": "k", "numpy": "1", "numba": "2", "python": "3"}
+HISTORY = History("lstm", 2, [3.0, 2.5], [{"epoch": 1, "val_BLEU-4": 0.4}], 2, SUMMARY, NUMERICS)
 SCORES = Scores("lstm", "lstm", 2, "lstm", "image", "test", 3, {"greedy": {"BLEU-4": 0.5}}, 0.3, "models:/m-1")
 
 

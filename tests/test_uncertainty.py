@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from captioning.metrics import METRIC_NAMES, corpus_bleu, image_stats, metrics_of
-from captioning.uncertainty import paired_difference, score_interval
+from captioning.uncertainty import paired_difference, score_interval, seed_spread
 
 WORDS = "a red blue green circle square triangle on left right of the big small".split()
 B4, CIDER = METRIC_NAMES.index("BLEU-4"), METRIC_NAMES.index("CIDEr-D")
@@ -98,6 +98,61 @@ def test_intervals_cover_the_population_value_at_about_the_nominal_rate():
         covered += (est.low <= truth) & (truth <= est.high)
     rate = covered / draws
     assert np.all((0.89 <= rate) & (rate <= 0.99)), dict(zip(METRIC_NAMES, rate, strict=True))
+
+
+@pytest.fixture(scope="module")
+def trainings():
+    """40 "trainings" of one captioner: each seed copies a reference with its own rate (0.5 +- 0.08), on a
+    population of 3,000 images; the truth is the mean over them of each one's score on the population."""
+    refs = corpus(3000, 11)
+    rates = np.clip(0.5 + 0.08 * np.random.default_rng(12).standard_normal(40), 0.05, 0.95)
+    pool = np.stack([image_stats(refs, system(refs, r, 100 + s)) for s, r in enumerate(rates)])
+    return pool, np.mean([metrics_of(p.T) for p in pool], axis=0)
+
+
+def draw(pool, k: int, seeds: int, images: int = 200):
+    """Two systems of ``seeds`` trainings each, on the same ``images`` test images, drawn without replacement."""
+    rng = np.random.default_rng(1000 + k)
+    picked, imgs = rng.choice(len(pool), 2 * seeds, replace=False), rng.choice(pool.shape[1], images, replace=False)
+    return pool[picked[:seeds]][:, imgs], pool[picked[seeds:]][:, imgs]
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_two_level_intervals_cover_training_and_image_noise(trainings, seeds):
+    """With seed noise larger than image noise, the intervals over seeds and images cover the truth at
+    about the nominal rate (200 draws: binomial sd 1.5%)."""
+    pool, truth = trainings
+    covered = np.zeros(len(METRIC_NAMES))
+    for k in range(200):
+        est = score_interval(draw(pool, k, seeds)[0], seed=k, n_resamples=400)
+        covered += (est.low <= truth) & (truth <= est.high)
+    rate = covered / 200
+    assert np.all((0.89 <= rate) & (rate <= 0.995)), dict(zip(METRIC_NAMES, rate, strict=True))
+
+
+def test_equal_systems_differ_significantly_at_the_nominal_rate_only_with_three_seeds_a_side(trainings):
+    """Two equally good captioners: with one seed a side, the test-image bootstrap calls them different
+    far more often than 5% (training noise is left out); with three seeds a side, about 5% of the time."""
+    pool, _ = trainings
+    rates = {}
+    for seeds in (1, 3):
+        false = np.zeros(len(METRIC_NAMES))
+        for k in range(200):
+            false += paired_difference(*draw(pool, k, seeds), seed=k, n_resamples=400).p < 0.05
+        rates[seeds] = false / 200
+    assert np.all(rates[1][1:] > 0.2), rates
+    assert np.all(rates[3] <= 0.09), rates
+
+
+def test_one_seed_gets_its_image_interval_and_no_spread(trainings):
+    pool, _ = trainings
+    one = pool[:1, :200]
+    est = score_interval(one, seed=3, n_resamples=300)
+    assert np.all(est.low < est.value) and np.all(est.value < est.high)
+    assert np.isnan(seed_spread(one)).all()
+    per_seed = np.array([metrics_of(p.T) for p in pool[:4, :200]])
+    np.testing.assert_allclose(seed_spread(pool[:4, :200]), per_seed.std(axis=0, ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(score_interval(pool[:4, :200], n_resamples=10).value, per_seed.mean(axis=0))
 
 
 def test_bad_shapes_are_one_line_errors():

@@ -18,8 +18,9 @@ from ..atomic import atomic_path, write_text
 from ..errors import CaptioningError
 from ..evaluation import RANDOM_CAPTION_BLEU
 from ..metrics import METRIC_NAMES
-from ..uncertainty import CONFIDENCE, N_RESAMPLES, paired_difference, score_interval
-from .plots import loss_comparison, metric_bars
+from ..provenance import describe
+from ..uncertainty import CONFIDENCE, MIN_SEEDS, N_RESAMPLES, paired_difference, score_interval
+from .plots import loss_comparison, metric_bars, seed_scores
 from .records import DECODERS, History, ImageScores, Scores
 from .selection import Selection
 
@@ -54,6 +55,7 @@ def run_table(scores: list[Scores], histories: list[History]) -> pd.DataFrame:
         row[RANDOM_CAPTION_BLEU] = s.random_caption_bleu
         row["best_epoch"] = h.best_epoch
         row["train_seconds"] = h.seconds
+        row["numerics"] = describe(h.numerics)
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["group", "experiment", "seed"]).reset_index(drop=True)
 
@@ -76,8 +78,9 @@ def image_statistics(runs: pd.DataFrame, image_score_files) -> dict[str, dict[st
 
 
 def experiment_table(runs: pd.DataFrame, stats: dict, selection: Selection, n_resamples: int, seed: int):
-    """One row per experiment: test scores (mean over seeds, std over seeds, 95% interval over test images),
-    and the paired differences to the best experiment and to the image-blind baseline (greedy captions)."""
+    """One row per experiment: test scores (mean over seeds, std over seeds, 95% interval over seeds and test
+    images, and the width of the interval over test images alone), and the paired differences to the best
+    experiment and to the image-blind baseline (greedy captions)."""
     rows = []
     for exp, g in runs.groupby("experiment", sort=False):
         first = g.iloc[0]
@@ -96,12 +99,16 @@ def experiment_table(runs: pd.DataFrame, stats: dict, selection: Selection, n_re
                 row.update(score_interval(stats[exp][decoder], seed, n_resamples).as_dict(f"{decoder}_"))
                 for m in METRIC_NAMES:
                     row[f"{decoder}_{m}_std"] = g[f"{decoder}_{m}"].std()
+        images_only = score_interval(stats[exp][HEADLINE_DECODER], seed, n_resamples, resample_seeds=False)
+        for k, m in enumerate(METRIC_NAMES):
+            row[f"{HEADLINE_DECODER}_{m}_image_width"] = float(images_only.high[k] - images_only.low[k])
         for name, other in (("best", selection.best), ("blind", selection.blind)):
             if other is not None and other != exp:
                 d = paired_difference(
                     stats[exp][HEADLINE_DECODER], stats[other][HEADLINE_DECODER], seed, n_resamples
                 ).as_dict(f"vs_{name}_")
                 row[f"vs_{name}"] = other
+                row[f"vs_{name}_seeds"] = len(stats[other][HEADLINE_DECODER])
                 row.update({k: v for k, v in d.items() if k.removeprefix(f"vs_{name}_").split("_")[0] in COMPARED})
         row[RANDOM_CAPTION_BLEU] = g[RANDOM_CAPTION_BLEU].mean()
         row["train_seconds"] = g["train_seconds"].mean()
@@ -129,6 +136,20 @@ def _p(p, n_resamples: int) -> str:
     return f"≤ {limit:.3f}" if p <= limit * (1 + 1e-9) else f"{p:.3f}"
 
 
+def numerics_section(runs: pd.DataFrame) -> str:
+    """Where the runs were trained: CPU, BLAS and its kernel, versions (what bitwise reproduction needs)."""
+    lines = [
+        "## Numerics",
+        "",
+        "A seed reproduces a run bitwise on the same CPU and library stack; elsewhere rounding differs and the "
+        "runs agree within the intervals above. These runs were trained on:",
+        "",
+    ]
+    for machine, g in runs.groupby("numerics", sort=True):
+        lines.append(f"* {machine}: {len(g)} of {len(runs)} runs")
+    return "\n".join(lines)
+
+
 def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples: int) -> str:
     n_images = human["n_images"]
     select = table["select_metric"].iloc[0]
@@ -142,7 +163,7 @@ def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for exp, r in rows.iterrows():
         name = f"**{exp}** ★" if r["best_in_group"] and (table["group"] == r["group"]).sum() > 1 else exp
-        cells = [r["group"], name, r["cell_type"], r["features"], str(r["seeds"]), f"{r['val_select']:.3f}"]
+        cells = [r["group"], name, r["cell_type"], r["features"], _seeds(r["seeds"]), f"{r['val_select']:.3f}"]
         cells += [f"{r[f'greedy_{m}']:.3f}" for m in METRIC_NAMES[:3]]
         cells += [_ci(r, f"{d}_{m}") for d in DECODERS for m in COMPARED]
         lines.append("| " + " | ".join(cells) + " |")
@@ -153,12 +174,12 @@ def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples
         + " | ".join(f"{human[m]:.3f}" for m in COMPARED * 2)
         + " |"
     )
-    comp_head = ["experiment", "against"] + [x for m in COMPARED for x in (f"Δ {m} [95% CI]", "p")]
+    comp_head = ["experiment", "against", "seeds"] + [x for m in COMPARED for x in (f"Δ {m} [95% CI]", "p")]
     comp = ["| " + " | ".join(comp_head) + " |", "|" + "---|" * len(comp_head)]
     for exp, r in rows.iterrows():
         for name in ("best", "blind"):
             if isinstance(r.get(f"vs_{name}"), str):
-                cells = [exp, r[f"vs_{name}"]]
+                cells = [exp, r[f"vs_{name}"], f"{_seeds(r['seeds'])} vs {_seeds(r[f'vs_{name}_seeds'])}"]
                 cells += [
                     x
                     for m in COMPARED
@@ -169,12 +190,57 @@ def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples
         f"# Results on the test split\n\n"
         f"{n_images} test images, never read by training or selection. Selection (early stopping, the best "
         f"epoch, the best point of each grid, marked ★) used val only, by {select}. Scores are the mean over "
-        f"seeds; [95% CI] is a percentile bootstrap over the test images ({n_resamples} resamples).\n\n"
+        f"seeds; [95% CI] is a two-level percentile bootstrap over the seeds and the test images "
+        f"({n_resamples} resamples). {FEW_SEEDS}\n\n"
         + "\n".join(lines)
-        + f"\n\n## Paired comparisons\n\n{HEADLINE_DECODER.capitalize()} captions, the same resampled test images "
-        f"for both sides; p is two-sided, for no difference.\n\n" + "\n".join(comp) + "\n"
+        + "\n\n"
+        + noise_table(rows)
+        + f"\n\n## Paired comparisons\n\n{HEADLINE_DECODER.capitalize()} captions; each side's seeds are "
+        f"resampled on its own, the test images together; p is two-sided, for no difference. A comparison "
+        f"with fewer than {MIN_SEEDS} seeds on a side leaves training noise out and supports no claim.\n\n"
+        + "\n".join(comp)
+        + "\n"
     )
     return text + "\n## Headline\n\n" + headline(rows, selection, human, n_resamples) + "\n"
+
+
+FEW_SEEDS = f"† fewer than {MIN_SEEDS} seeds: with 1 seed the interval holds test-image noise only."
+
+
+def _seeds(n: int) -> str:
+    """A seed count, marked † when it is too few to measure training noise."""
+    return f"{int(n)} †" if n < MIN_SEEDS else str(int(n))
+
+
+def noise_table(rows: pd.DataFrame) -> str:
+    """Which noise dominates: the spread of the seeds' scores next to the width of the test-image interval."""
+    d = HEADLINE_DECODER
+    head = ["experiment", "seeds"] + [
+        x for m in COMPARED for x in (f"{m}: sd over seeds", f"{m}: image-only 95% width")
+    ]
+    out = [
+        "## Training noise and test-image noise",
+        "",
+        f"{d.capitalize()} captions. The standard deviation of the seeds' scores (training noise: the seed and "
+        "the machine's rounding) next to the width of the interval over test images alone, seeds fixed.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for exp, r in rows.iterrows():
+        cells = [exp, _seeds(r["seeds"])]
+        for m in COMPARED:
+            sd = r[f"{d}_{m}_std"]
+            cells += ["–" if pd.isna(sd) else f"{sd:.3f}", f"{r[f'{d}_{m}_image_width']:.3f}"]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _verdict(p: float, seeds: tuple[int, int]) -> str:
+    """What a comparison supports: a difference only when both sides have MIN_SEEDS seeds and p < 0.05."""
+    if min(seeds) < MIN_SEEDS:
+        return f"no claim: {min(seeds)} seed(s) on a side, training noise unmeasured"
+    return "a difference at the 5% level" if p < 0.05 else "no significant difference"
 
 
 def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples: int) -> str:
@@ -190,17 +256,20 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
     for cell, g in seeing.groupby("cell_type"):
         other = g["val_select"].idxmax()
         r = rows.loc[other]
+        seeds = (int(best["seeds"]), int(r["seeds"]))
         out.append(
             f"* {best['cell_type'].upper()} vs {cell.upper()}: `{selection.best}` minus `{other}` (the best "
-            f"{cell.upper()} by val): Δ BLEU-4 {_ci(r, 'vs_best_BLEU-4', True, True)} "
+            f"{cell.upper()} by val), {seeds[0]} vs {seeds[1]} seeds: Δ BLEU-4 {_ci(r, 'vs_best_BLEU-4', True, True)} "
             f"(p {_p(r['vs_best_BLEU-4_p'], n_resamples)}), Δ CIDEr-D {_ci(r, 'vs_best_CIDEr-D', True, True)} "
-            f"(p {_p(r['vs_best_CIDEr-D_p'], n_resamples)})."
+            f"(p {_p(r['vs_best_CIDEr-D_p'], n_resamples)}): {_verdict(r['vs_best_BLEU-4_p'], seeds)}."
         )
     if selection.blind is not None:
+        seeds = (int(best["seeds"]), int(best["vs_blind_seeds"]))
         out.append(
-            f"* Images: `{selection.best}` minus the image-blind `{selection.blind}`: Δ BLEU-4 "
-            f"{_ci(best, 'vs_blind_BLEU-4', True)} (p {_p(best['vs_blind_BLEU-4_p'], n_resamples)}), Δ CIDEr-D "
-            f"{_ci(best, 'vs_blind_CIDEr-D', True)} (p {_p(best['vs_blind_CIDEr-D_p'], n_resamples)})."
+            f"* Images: `{selection.best}` minus the image-blind `{selection.blind}`, {seeds[0]} vs {seeds[1]} seeds: "
+            f"Δ BLEU-4 {_ci(best, 'vs_blind_BLEU-4', True)} (p {_p(best['vs_blind_BLEU-4_p'], n_resamples)}), "
+            f"Δ CIDEr-D {_ci(best, 'vs_blind_CIDEr-D', True)} (p {_p(best['vs_blind_CIDEr-D_p'], n_resamples)}): "
+            f"{_verdict(best['vs_blind_BLEU-4_p'], seeds)}."
         )
     return "\n".join(out)
 
@@ -238,7 +307,9 @@ def collect(
         runs.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out / "summary.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
-    write_text(out / "summary.md", markdown(table, selection, human, n_resamples))
+    write_text(
+        out / "summary.md", markdown(table, selection, human, n_resamples) + "\n" + numerics_section(runs) + "\n"
+    )
 
     firsts = [History.read(p) for p in first_seed_histories]
     curves = {h.experiment: (h.loss_history, h.epoch_history, h.iterations_per_epoch) for h in firsts}
@@ -260,6 +331,17 @@ def collect(
         if not pd.isna(r.get(f"{d}_BLEU-4"))
     ]
     metric_bars(out / "test_metrics.png", bars, reference=human, confidence=CONFIDENCE)
+    d = HEADLINE_DECODER
+    spread = [
+        {
+            "label": exp,
+            "seeds": [{m: run[f"{d}_{m}"] for m in COMPARED} for _, run in runs[runs["experiment"] == exp].iterrows()],
+            **{k: r[f"{d}_{k}"] for m in COMPARED for k in (m, f"{m}_lo", f"{m}_hi")},
+        }
+        for exp, r in table.set_index("experiment").iterrows()
+        if r["features"] == "image"  # the image-blind baselines would flatten the scale
+    ]
+    seed_scores(out / "seed_scores.png", spread, COMPARED, CONFIDENCE)
     best = table.set_index("experiment").loc[selection.best]
     return (
         f"collected {len(runs)} runs of {len(table)} experiments into {out}: best by val {selection.best}, "

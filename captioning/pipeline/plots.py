@@ -117,6 +117,40 @@ def metric_bars(
     _save(fig, path)
 
 
+def seed_scores(path, rows: list[dict], metrics=("BLEU-4", "CIDEr-D"), confidence: float = 0.95) -> None:
+    """Per experiment and metric: each seed's score (dots), their mean (a bar) and its interval over seeds and images.
+
+    ``rows``: {"label", "seeds": [per-seed {metric: value}], metric: mean, f"{metric}_lo", f"{metric}_hi"}.
+    """
+    fig = Figure(figsize=(max(6, 0.9 * len(rows) + 2) * len(metrics) / 2 + 1, 4))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    x = np.arange(len(rows))
+    for ax, m in zip(axes, metrics, strict=True):
+        for i, r in enumerate(rows):
+            values = [s[m] for s in r["seeds"]]
+            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+            ax.scatter(
+                i + np.asarray(jitter), values, s=18, color="tab:blue", zorder=3, label="a seed" if i == 0 else None
+            )
+            ax.errorbar(
+                i,
+                r[m],
+                yerr=[[r[m] - r[f"{m}_lo"]], [r[f"{m}_hi"] - r[m]]],
+                fmt="_",
+                color="black",
+                ms=16,
+                capsize=4,
+                label=f"mean, {confidence:.0%} interval over seeds and images" if i == 0 else None,
+            )
+        ax.set_xticks(x, [f"{r['label']}\n({len(r['seeds'])} seed{'s' * (len(r['seeds']) > 1)})" for r in rows])
+        ax.tick_params(axis="x", labelsize=7, rotation=30)
+        ax.set_title(f"test {m} (greedy)")
+        ax.grid(axis="y", alpha=0.3)
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.1))
+    fig.suptitle("Training noise: each seed's score and the experiment's interval")
+    _save(fig, path)
+
+
 def caption_grid(path, title: str, samples: list[dict], images=None, cols: int = 4) -> None:
     """Images with their ground truth, greedy and beam captions.
 

@@ -106,6 +106,7 @@ class History(_JsonRecord):
     epoch_history: list  # one metrics dict per epoch
     iterations_per_epoch: int
     summary: dict  # CaptioningSolver.train()'s summary
+    numerics: dict  # captioning.provenance.numerics() of the machine that trained it
 
     @property
     def select_metric(self) -> str:

@@ -259,6 +259,11 @@ class MlflowRun:
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i : i + 100])
 
+    def set_tags(self, tags: dict) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
     def log_iteration(self, iteration: int, loss: float) -> None:
         self._metric("train_loss", loss, iteration)
 

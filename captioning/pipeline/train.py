@@ -16,6 +16,7 @@ from ..checkpoint import CheckpointError, TrainingCheckpoint
 from ..data import layout
 from ..data.coco import load_coco_data
 from ..model import CaptioningRNN
+from ..provenance import numerics
 from ..solver import CaptioningSolver
 from .experiment import Experiment, blind
 from .lineage import PARENT, ROLE, log_dataset, parent_run, standard_tags, supersede
@@ -143,6 +144,7 @@ def _write_outputs(s: _Setup, summary: dict, out: Path) -> History:
         epoch_history=solver.state.epoch_history,
         iterations_per_epoch=max(len(solver.data["train_captions"]) // solver.batch_size, 1),
         summary=summary,
+        numerics=numerics(),
     )
     history.write(out / "history.json")
     loss_curve(
@@ -156,6 +158,7 @@ def _write_outputs(s: _Setup, summary: dict, out: Path) -> History:
 
 
 def _log_outputs(run: MlflowRun, history: History, out: Path) -> None:
+    run.set_tags({f"numerics.{k}": v for k, v in history.numerics.items()})  # this machine's, if it resumed here
     run.log_metrics({f"best_val_{history.select_metric}": history.best_val, "train_seconds": history.seconds})
     run.log_artifact(out / "loss.png")
     run.log_artifact(out / "model.npz", "checkpoint")

@@ -17,6 +17,7 @@ rule collect:
         runs_csv=report(f"{RESULTS}/runs.csv", caption="../report/runs.rst", category="Tables"),
         comparison=report(f"{RESULTS}/loss_comparison.png", caption="../report/loss_comparison.rst", category="Loss"),
         metrics=report(f"{RESULTS}/test_metrics.png", caption="../report/test_metrics.rst", category="Metrics"),
+        seed_scores=report(f"{RESULTS}/seed_scores.png", caption="../report/seed_scores.rst", category="Metrics"),
         curves=report(
             expand(f"{RESULTS}/loss_curves/{{exp}}.png", exp=EXPERIMENTS),
             caption="../report/loss_curve.rst",
