@@ -19,12 +19,13 @@ include: "workflow/rules/report.smk"
 
 
 # On a cluster these run where snakemake runs (the login node): the download needs
-# the network that compute nodes often lack, collect and register are tiny, and the
-# tracking setup (preflight) runs in onstart, before any job.
+# the network that compute nodes often lack, collect, register and select_point are tiny,
+# and the tracking setup (preflight) runs in onstart, before any job.
 localrules:
     coco_data,
     collect,
     register,
+    select_point,
 
 
 onstart:

@@ -27,7 +27,9 @@ def numerics() -> dict[str, str]:
     import numpy as np
     from threadpoolctl import threadpool_info
 
-    blas = next((i for i in threadpool_info() if i.get("user_api") == "blas"), {})
+    # NumPy's own BLAS (SciPy, once imported, brings another): the library under numpy's directories
+    found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    blas = next((i for i in found if "numpy" in Path(i.get("filepath", "")).parent.name), found[0] if found else {})
     return {
         "cpu": cpu_model(),
         "blas": f"{blas.get('internal_api', 'unknown')} {blas.get('version') or ''}".strip(),

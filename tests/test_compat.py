@@ -1,5 +1,6 @@
 """The MLflow and Snakemake internals we rely on still work as we use them: an upgrade that breaks one fails here."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,15 +25,22 @@ def test_a_dataset_input_logs_and_reads_back(tmp_path):
     assert {i.dataset.name: i.dataset.source for i in inputs}["coco"] == '{"url": "http://127.0.0.1:9/c.zip"}'
 
 
-def test_the_tracking_uri_is_set_for_the_block_only(tmp_path):
+def test_the_tracking_uri_is_set_for_the_block_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     before = mlflow.get_tracking_uri()
     inside = f"sqlite:///{tmp_path / 'other.db'}"
     with tracking_uri(inside):
         assert mlflow.get_tracking_uri() == inside
-    assert mlflow.get_tracking_uri() == before
+    assert mlflow.get_tracking_uri() == before and "MLFLOW_TRACKING_URI" not in os.environ
     with pytest.raises(RuntimeError), tracking_uri(inside):
         raise RuntimeError
-    assert mlflow.get_tracking_uri() == before
+    assert mlflow.get_tracking_uri() == before and "MLFLOW_TRACKING_URI" not in os.environ
+    # nothing stays pinned: the environment variable still decides, as it did before the block
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'later.db'}")
+    assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'later.db'}"
+    with tracking_uri(inside):
+        pass
+    assert os.environ["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'later.db'}"
 
 
 def test_error_codes_are_read_from_real_mlflow_errors(tmp_path):

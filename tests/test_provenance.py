@@ -14,7 +14,9 @@ from captioning.provenance import describe, numerics
 
 def test_numerics_name_this_process_blas_and_versions():
     n = numerics()
-    blas = next(i for i in threadpool_info() if i["user_api"] == "blas")
+    import scipy.linalg  # noqa: F401  (SciPy's own OpenBLAS must not be mistaken for NumPy's)
+
+    blas = next(i for i in threadpool_info() if i["user_api"] == "blas" and "/numpy.libs/" in i["filepath"])
     assert n["blas"] == f"{blas['internal_api']} {blas['version']}" and n["blas_kernel"] == str(blas["architecture"])
     assert (n["numpy"], n["numba"], n["python"]) == (np.__version__, numba.__version__, platform.python_version())
     cpu = next(line for line in open("/proc/cpuinfo") if line.startswith("model name")).split(":", 1)[1].strip()

@@ -6,16 +6,33 @@ import numpy as np
 import pytest
 
 from captioning.errors import CaptioningError
-from captioning.pipeline.records import History, ImageScores, RecordError, ResumeState, RunRecord, Scores
+from captioning.pipeline.records import (
+    GridChoice,
+    History,
+    ImageScores,
+    RecordError,
+    ResumeState,
+    RunRecord,
+    Scores,
+)
 
 RUN = RunRecord("abc", "sqlite:////x/mlflow.db", "1", "lstm", 2, "parent")
 SUMMARY = {"select_metric": "BLEU-4", "best_val_BLEU-4": 0.4, "best_epoch": 1, "seconds": 1.5}
 NUMERICS = {"cpu": "c", "blas": "b", "blas_kernel": "k", "numpy": "1", "numba": "2", "python": "3"}
 HISTORY = History("lstm", 2, [3.0, 2.5], [{"epoch": 1, "val_BLEU-4": 0.4}], 2, SUMMARY, NUMERICS)
-SCORES = Scores("lstm", "lstm", 2, "lstm", "image", "test", 3, {"greedy": {"BLEU-4": 0.5}}, 0.3, "models:/m-1")
+SCORES = Scores("lstm", "lstm", 2, "lstm", "image", "test", 3, {"greedy": {"BLEU-4": 0.5}}, 0.3, "models:/m-1", False)
 
 
-@pytest.mark.parametrize("record", [RUN, HISTORY, SCORES, ResumeState("abc", "http://127.0.0.1:5000", "f00")])
+@pytest.mark.parametrize(
+    "record",
+    [
+        RUN,
+        HISTORY,
+        SCORES,
+        ResumeState("abc", "http://127.0.0.1:5000", "f00"),
+        GridChoice("rnn", "rnn-h8", {"rnn-h8": 1}),
+    ],
+)
 def test_json_records_round_trip_with_their_format(record, tmp_path):
     path = tmp_path / "r.json"
     record.write(path)

@@ -57,6 +57,10 @@ def test_adding_a_value_keeps_every_existing_point():
         ({"grid": {"cell_type": ["rnn", "gru"]}}, "experiments.g (g-gru).cell_type: 'gru' is not one of"),
         ({"sample": 2}, "experiments.g: 'grid' is a dependency of 'sample'"),
         ({"grid": {"hidden_dim": [32, 64]}, "sample": 3}, "experiments.g.sample: 3 is more than the grid's 2 points"),
+        ({"confirm_seeds": [1]}, "experiments.g: 'grid' is a dependency of 'confirm_seeds'"),
+        ({"grid": {"hidden_dim": [8]}, "confirm_seeds": [0]}, "experiments.g (g-h8).confirm_seeds: seed 0 is already"),
+        ({"grid": {"hidden_dim": [8]}, "confirm_seeds": [1, 1]}, "experiments.g.confirm_seeds: [1, 1] has non-unique"),
+        ({"grid": {"confirm_seeds": [[1], [2]]}}, "experiments.g.grid: 'confirm_seeds' cannot be swept"),
     ],
 )
 def test_bad_grids_are_one_line_errors_naming_the_key(block, message):
@@ -64,6 +68,21 @@ def test_bad_grids_are_one_line_errors_naming_the_key(block, message):
         sweep({"g": block})
     assert str(err.value).startswith("sweep.yaml: ") and message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_confirm_seeds_belong_to_the_grid_and_never_change_what_a_point_trains():
+    s = sweep(
+        {
+            "r": {"cell_type": "rnn", "seeds": [0], "confirm_seeds": [1, 2], "grid": {"hidden_dim": [8, 16]}},
+            "l": {"cell_type": "lstm", "seeds": [0, 1, 2]},
+        }
+    )
+    assert s.confirmations() == {"r": (["r-h8", "r-h16"], (1, 2))}
+    assert s.runs() == [("r-h8", 0), ("r-h16", 0), ("l", 0), ("l", 1), ("l", 2)]  # before val picks a point
+    plain = sweep({"r": {"cell_type": "rnn", "seeds": [0], "grid": {"hidden_dim": [8, 16]}}})
+    assert s.experiments["r-h8"].training_config() == plain.experiments["r-h8"].training_config()
+    with pytest.raises(ConfigError, match="experiments.r.confirm_seeds: only a grid confirms its best point"):
+        Sweep.from_dict({"name": "s", "experiments": {"r": {"confirm_seeds": [1]}}}, "sweep.yaml")
 
 
 def test_a_point_name_taken_by_another_block_is_refused():

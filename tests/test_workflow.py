@@ -1,6 +1,7 @@
 """The Snakemake workflow end to end on config/smoke.yaml, in a temporary copy of the project."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -15,6 +16,8 @@ from mlflow.tracking import MlflowClient
 from project import clean_env, snakemake
 
 from captioning.evaluation import RANDOM_CAPTION_BLEU
+from captioning.pipeline.records import GridChoice, History
+from captioning.provenance import describe
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -60,7 +63,11 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
             assert d == pytest.approx(float(row["greedy_BLEU-4"]) - float(table[best]["greedy_BLEU-4"]), abs=1e-5)
     md = (results / "summary.md").read_text()
     assert md.startswith("# Results on the test split\n\n60 test images, never read by training or selection.")
-    assert f"| rnn | **{best_rnn}** ★ | rnn | image | 1 |" in md
+    assert f"| rnn | **{best_rnn}** ★ | rnn | image | 1 † |" in md  # † fewer than 3 seeds
+    assert "| lstm | 2 † | " in md.split("## Training noise and test-image noise")[1]
+    assert ": no claim: " in md.split("## Headline")[1]  # nothing has 3 seeds
+    numerics = describe(json.loads((work / "smoke/runs/synthetic/lstm/seed0/history.json").read_text())["numerics"])
+    assert f"* {numerics}: 5 of 5 runs" in md.split("## Numerics")[1]
     assert "| human agreement | (leave-one-out) |" in md and "## Paired comparisons" in md
     other = "rnn" if table[best]["cell_type"] == "lstm" else "lstm"
     assert f"* {table[best]['cell_type'].upper()} vs {other.upper()}: `{best}` minus `" in md
@@ -72,7 +79,7 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
 
 def test_smoke_run_writes_non_empty_pngs(smoke):
     work = smoke[0]
-    pngs = ["loss_comparison.png", "test_metrics.png"] + [
+    pngs = ["loss_comparison.png", "test_metrics.png", "seed_scores.png"] + [
         f"{d}/{e}.png" for d in ("loss_curves", "grids") for e in EXPERIMENTS
     ]
     for name in pngs:
@@ -299,3 +306,41 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
         assert steps == list(range(1, 60 * 30 + 1))  # the resumed run logged no step twice
     finally:
         sweep_path.write_text(original)
+
+
+def trained(res) -> list[tuple[str, int]]:
+    """(experiment, seed) of every training job a snakemake run executed."""
+    blocks = (res.stdout + res.stderr).split("rule train:")[1:]
+    return sorted({(b.split("exp=")[1].split(",")[0], int(b.split("seed=")[1].split()[0])) for b in blocks})
+
+
+def test_confirm_seeds_train_only_for_the_point_val_picks_and_follow_a_new_pick(smoke_copy):
+    work = smoke_copy
+    runs = work / "smoke/runs/synthetic"
+    sweep_path = work / "config/sweep_smoke.yaml"
+    sweep = yaml.safe_load(sweep_path.read_text())
+    sweep["experiments"]["rnn"]["confirm_seeds"] = [1]
+    sweep_path.write_text(yaml.safe_dump(sweep))
+    val = {p: History.read(runs / p / "seed0/history.json").best_val for p in ("rnn-h32", "rnn-h48")}
+    picked, other = sorted(val, key=val.get, reverse=True)
+    assert trained(snakemake(work)) == [(picked, 1)]  # nothing else trains
+    assert GridChoice.read(runs / "selection/rnn.json").point == picked
+    rows = {
+        (r["experiment"], r["seed"], r["confirm"]) for r in csv.DictReader((work / "smoke/results/runs.csv").open())
+    }
+    assert (picked, "1", "True") in rows and not any(e == other and s == "1" for e, s, _ in rows)
+    first_confirmation = (runs / picked / "seed1/model.npz").stat().st_mtime_ns
+    assert "Nothing to be done" in snakemake(work, "-n").stdout
+
+    # val now prefers the other point: only its confirmation seed trains
+    h = History.read(runs / other / "seed0/history.json")
+    dataclasses.replace(h, summary={**h.summary, f"best_val_{h.select_metric}": 0.99}).write(
+        runs / other / "seed0/history.json"
+    )
+    assert trained(snakemake(work)) == [(other, 1)]
+    assert GridChoice.read(runs / "selection/rnn.json").point == other
+    assert (runs / picked / "seed1/model.npz").stat().st_mtime_ns == first_confirmation  # kept, not retrained
+    rows = {(r["experiment"], r["seed"]) for r in csv.DictReader((work / "smoke/results/runs.csv").open())}
+    assert {(other, "0"), (other, "1"), (picked, "0")} <= rows and (picked, "1") not in rows
+    md = (work / "smoke/results/summary.md").read_text()
+    assert f"| rnn | **{other}** ★ | rnn | image | 2 † |" in md

@@ -44,6 +44,7 @@ def run_table(scores: list[Scores], histories: list[History]) -> pd.DataFrame:
             "experiment": s.experiment,
             "group": s.group,
             "seed": s.seed,
+            "confirm": s.confirm,
             "cell_type": s.cell_type,
             "features": s.features,
             "select_metric": h.select_metric,

@@ -52,7 +52,7 @@ def validate_sweep(data: dict, schema_path, source: str) -> dict:
     validate_file(data, schema_path, source)
     for block, settings in data["experiments"].items():
         for key, values in ((settings or {}).get("grid") or {}).items():
-            if key == "seeds":  # expand_grid refuses it with its own message
+            if key in ("seeds", "confirm_seeds"):  # expand_grid refuses them with its own message
                 continue
             for i, value in enumerate(values):
                 message = first_error({key: value}, schema_path, "settings")

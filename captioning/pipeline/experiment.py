@@ -31,6 +31,7 @@ NAME_ABBREVIATIONS = {
     "eval_images": "eval",
 }
 GRID_KEYS = ("grid", "sample", "sample_seed")  # the keys of a block that expands into grid points
+NOT_TRAINING = ("name", "group", "seeds", "confirm_seeds", "beam_width")  # what never changes the trained parameters
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Experiment:
     features: str = "image"  # one of FEATURE_MODES
     beam_width: int = 3  # 1 = greedy only
     seeds: tuple = (0,)
+    confirm_seeds: tuple = ()  # a grid's: the seeds only its best point by val trains (after the others)
     eval_images: int = 500
     group: str = ""  # the sweep block it comes from: its own name, or the grid's block name
 
@@ -66,8 +68,9 @@ class Experiment:
         if unknown:
             raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known keys: {', '.join(sorted(known))})")
         raw = dict(raw)
-        if "seeds" in raw:
-            raw["seeds"] = tuple(raw["seeds"])
+        for key in ("seeds", "confirm_seeds"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
         exp = cls(name=name, group=group or name, **raw)
         for key, allowed in (("cell_type", CELLS), ("update_rule", RULES), ("features", FEATURE_MODES)):
             value = getattr(exp, key)
@@ -75,6 +78,9 @@ class Experiment:
                 raise ConfigError(f"{where}.{key}: {value!r} is not one of {sorted(allowed)}")
         if not exp.seeds or len(set(exp.seeds)) != len(exp.seeds):
             raise ConfigError(f"{where}.seeds: must be a non-empty list of distinct integers, got {list(exp.seeds)}")
+        both = sorted(set(exp.seeds) & set(exp.confirm_seeds))
+        if both:
+            raise ConfigError(f"{where}.confirm_seeds: seed {both[0]} is already one of seeds {list(exp.seeds)}")
         return exp
 
     @classmethod
@@ -91,7 +97,7 @@ class Experiment:
     def training_config(self) -> dict:
         """What determines the trained parameters (everything but the seeds and decoding)."""
         d = asdict(self)
-        for k in ("name", "group", "seeds", "beam_width"):
+        for k in NOT_TRAINING:
             d.pop(k)
         return d
 
@@ -130,6 +136,11 @@ class Sweep:
         experiments: dict = {}
         for block, settings in raw["experiments"].items():
             settings = settings or {}
+            if "confirm_seeds" in settings and "grid" not in settings:
+                raise ConfigError(
+                    f"{source}: experiments.{block}.confirm_seeds: only a grid confirms its best point; "
+                    "list the seeds in seeds instead"
+                )
             points = expand_grid(block, settings, source) if "grid" in settings else {block: settings}
             for name, point in points.items():
                 if name in experiments:
@@ -140,7 +151,16 @@ class Sweep:
         return cls(raw["name"], experiments)
 
     def runs(self) -> list[tuple[str, int]]:
+        """(experiment, seed) of every run known before training: each experiment's ``seeds``."""
         return [(n, s) for n, e in self.experiments.items() for s in e.seeds]
+
+    def confirmations(self) -> dict[str, tuple[list[str], tuple]]:
+        """{grid block: (its points, its confirm_seeds)} for the grids whose best point trains more seeds."""
+        out: dict[str, tuple[list[str], tuple]] = {}
+        for name, e in self.experiments.items():
+            if e.confirm_seeds:
+                out.setdefault(e.group, ([], e.confirm_seeds))[0].append(name)
+        return out
 
 
 def _label(key: str, value) -> str:
@@ -162,8 +182,8 @@ def expand_grid(block: str, settings: dict, source: str = "sweep") -> dict[str, 
         raise ConfigError(f"{where}: must map settings to non-empty lists of values")
     base = {k: v for k, v in settings.items() if k not in GRID_KEYS}
     for key, values in grid.items():
-        if key not in Experiment.settings() - {"seeds"}:
-            known = ", ".join(sorted(Experiment.settings() - {"seeds"}))
+        if key not in Experiment.settings() - {"seeds", "confirm_seeds"}:
+            known = ", ".join(sorted(Experiment.settings() - {"seeds", "confirm_seeds"}))
             raise ConfigError(f"{where}: '{key}' cannot be swept (known keys: {known})")
         if key in base:
             raise ConfigError(f"{where}.{key}: also set outside the grid; set it in one place")

@@ -6,17 +6,21 @@ renames them breaks here and in that test, in one place:
 * :func:`dataset_input`: a dataset input record for ``MlflowClient.log_inputs``
   (``Dataset._to_mlflow_entity`` and the dataset source registry);
 * :func:`tracking_uri`: model logging (``mlflow.models.Model.log``) resolves the
-  process-wide tracking URI, which this swaps for one call;
+  process-wide tracking URI, which this swaps for one call and then restores
+  exactly (``mlflow.set_tracking_uri`` alone would leave the URI pinned and
+  ``MLFLOW_TRACKING_URI`` set in the environment);
 * :func:`has_error_code`: which error an MLflow call failed with.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 # MLflow's dataset sources for a local path and for a URL (3.17 registers its local source twice,
 # which makes resolving against all registered sources warn)
 DATASET_SOURCES = ("LocalArtifactDatasetSource", "HTTPDatasetSource")
+ENV_URI = "MLFLOW_TRACKING_URI"
 
 
 def dataset_input(name: str, digest: str, source: str, context: str):
@@ -33,15 +37,21 @@ def dataset_input(name: str, digest: str, source: str, context: str):
 
 @contextmanager
 def tracking_uri(uri: str):
-    """Set MLflow's process-wide tracking URI for the duration of the block, then restore it."""
+    """Set MLflow's process-wide tracking URI for the duration of the block; then the process is as before:
+    the same explicitly set URI (or none) and the same ``MLFLOW_TRACKING_URI`` environment variable."""
     import mlflow
+    from mlflow.tracking._tracking_service import utils
 
-    before = mlflow.get_tracking_uri()
+    saved_uri, saved_env = utils._tracking_uri, os.environ.get(ENV_URI)
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before)
+        utils._tracking_uri = saved_uri
+        if saved_env is None:
+            os.environ.pop(ENV_URI, None)
+        else:
+            os.environ[ENV_URI] = saved_env
 
 
 def has_error_code(err: BaseException, code: str) -> bool:

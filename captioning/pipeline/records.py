@@ -7,6 +7,7 @@ file                record                 written by -> read by
 ``history.json``    :class:`History`       train -> collect
 ``scores.json``     :class:`Scores`        score -> collect, register
 ``image_scores.npz``:class:`ImageScores`   score -> collect
+``selection/<grid>.json`` :class:`GridChoice` select -> the workflow (which point trains ``confirm_seeds``)
 ``.resume/state.json`` :class:`ResumeState` train -> train (an interrupted run)
 ==================  =====================  ===========================================
 
@@ -143,6 +144,19 @@ class Scores(_JsonRecord):
     decoders: dict  # {decoder: {metric: value}}, DECODERS that ran
     random_caption_bleu: float  # the notebook's BLEU-1 of a sampled caption against the first reference
     model_uri: str
+    confirm: bool  # a confirmation seed: one only its grid's best point trains
+
+
+@dataclass(frozen=True)
+class GridChoice(_JsonRecord):
+    """The grid point val picked, from the seeds every point trained: the one that trains ``confirm_seeds``."""
+
+    KIND: ClassVar[str] = "grid_choice"
+    INDENT: ClassVar[int | None] = 2
+
+    group: str
+    point: str
+    val: dict  # {point: mean best val score over the shared seeds}
 
 
 @dataclass(frozen=True)

@@ -118,12 +118,14 @@ def score_run(
     files: ScoreFiles,
     settings: ScoreSettings = ScoreSettings(),
     dataset_source: str | None = None,
+    confirm: bool = False,
 ) -> str:
     """Score one trained run (its ``run.json`` record names the seed and the MLflow run) on the test split.
 
     Writes ``files``; logs the ``final/test_*`` metrics and the captioner (a pyfunc model
     decoding as the experiment does) to the run, and the test split as an input (context
     ``testing``; ``dataset_source``: the data's URL or, by default, its directory).
+    ``confirm``: the run is a confirmation seed of its grid's best point.
     """
     exp = Experiment.from_params(experiment)
     record = RunRecord.read(run_json)  # the training run, on the server where it was trained
@@ -151,6 +153,7 @@ def score_run(
         decoders=corpus,
         random_caption_bleu=random_bleu,
         model_uri=model_uri,
+        confirm=confirm,
     ).write(files.scores)
     shown = "; ".join(
         f"{_label(exp, d)} BLEU-4 {s['BLEU-4']:.3f}, CIDEr-D {s['CIDEr-D']:.3f}" for d, s in corpus.items()

@@ -1,7 +1,10 @@
 """What val selects: each grid's best point, the best experiment and the image-blind baseline.
 
-One rule for the results tables (collect) and the registry's ``champion`` (register):
-the highest best-val score of the solver's selection metric, averaged over seeds.
+One rule for the grid's confirmation step (select), the results tables (collect)
+and the registry's ``champion`` (register): the highest best-val score of the
+solver's selection metric, averaged over seeds.  Within a grid only the seeds
+every point trained count (a ``confirm`` run, a seed only the chosen point
+trains afterwards, never changes which point that was).
 """
 
 from __future__ import annotations
@@ -17,6 +20,18 @@ class SelectionError(CaptioningError, ValueError):
     """Val cannot select what the report needs."""
 
 
+def best_in_groups(runs: pd.DataFrame) -> dict[str, str]:
+    """{group: its experiment with the highest mean val score over the seeds all its points share}.
+
+    ``runs``: one row per run with ``experiment``, ``group``, ``val_select`` and, optionally,
+    ``confirm`` (True for a confirmation seed).
+    """
+    base = runs[~runs["confirm"].astype(bool)] if "confirm" in runs else runs
+    val = base.groupby("experiment", sort=False)["val_select"].mean()
+    groups = base.drop_duplicates("experiment").groupby("group", sort=False)["experiment"]
+    return {g: val[list(e)].idxmax() for g, e in groups}
+
+
 @dataclass(frozen=True)
 class Selection:
     """What val chose: each group's best experiment, the best image-conditioned one, the best image-blind one."""
@@ -29,9 +44,8 @@ class Selection:
     def by_val(cls, runs: pd.DataFrame) -> Selection:
         val = runs.groupby("experiment", sort=False)["val_select"].mean()
         first = runs.drop_duplicates("experiment").set_index("experiment")
-        best_in_group = {g: val[list(e)].idxmax() for g, e in first.groupby("group", sort=False).groups.items()}
         seeing = [e for e in val.index if first.loc[e, "features"] == "image"]
         blind = [e for e in val.index if first.loc[e, "features"] != "image"]
         if not seeing:
             raise SelectionError("collect: no image-conditioned experiment (features: image) to report")
-        return cls(best_in_group, val[seeing].idxmax(), val[blind].idxmax() if blind else None)
+        return cls(best_in_groups(runs), val[seeing].idxmax(), val[blind].idxmax() if blind else None)

@@ -7,6 +7,7 @@ from captioning.errors import CaptioningError
 from captioning.pipeline.config import load_yaml, validate_file, validate_sweep
 from captioning.pipeline.experiment import Sweep
 from captioning.pipeline.preflight import SlurmRequest, check_slurm_requests, start_tracking
+from captioning.pipeline.records import GridChoice
 from captioning.pipeline.snakemake_compat import RESOURCES, executor_name, pending_jobs
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
@@ -21,6 +22,7 @@ DATA = f"{config['data_root']}/{DATASET}"
 RUNS = f"{config['runs_root']}/{DATASET}"
 RESULTS = config["results_dir"]
 EXPERIMENTS = list(SWEEP.experiments)
+CONFIRMATIONS = SWEEP.confirmations()  # {grid: (its points, the seeds val's pick of them trains too)}
 # Jobs read the tracking settings from the config when they start (never as a rule's input
 # or parameter, so a change of server or experiment retrains nothing).
 # One MLflow experiment per sweep and dataset, so COCO and synthetic runs never mix.
@@ -56,8 +58,29 @@ def run_path(name):
     return f"{RUNS}/{{exp}}/seed{{seed}}/{name}"
 
 
+def confirm_runs():
+    """(point, seed) of the runs that val's pick of each grid trains beyond its seeds (known after select_point)."""
+    runs = []
+    for group, (_, seeds) in CONFIRMATIONS.items():
+        choice = GridChoice.read(checkpoints.select_point.get(group=group).output[0])
+        runs += [(choice.point, s) for s in seeds]
+    return runs
+
+
 def all_runs(name):
-    return [f"{RUNS}/{e}/seed{s}/{name}" for e, s in SWEEP.runs()]
+    """An input function: the file ``name`` of every run, confirmation runs included."""
+    return lambda wildcards: [f"{RUNS}/{e}/seed{s}/{name}" for e, s in SWEEP.runs() + confirm_runs()]
+
+
+def grid_histories(wildcards):
+    """The history.json of every point of grid ``group`` and every seed they all train."""
+    points = CONFIRMATIONS[wildcards.group][0]
+    return [f"{RUNS}/{p}/seed{s}/history.json" for p in points for s in SWEEP.experiments[p].seeds]
+
+
+def is_confirmation(wildcards):
+    """A param: whether the run is one of its grid's confirm_seeds (they train only for the chosen point)."""
+    return int(wildcards.seed) in SWEEP.experiments[wildcards.exp].confirm_seeds
 
 
 def first_seed_runs(name):
@@ -121,3 +144,4 @@ TEST_INPUTS = data_files(layout.split_files([layout.TEST_SPLIT], pca=True))
 wildcard_constraints:
     exp=escaped(EXPERIMENTS),
     seed=r"\d+",
+    group=escaped(CONFIRMATIONS) or "(?!)",  # (?!): no grid confirms, nothing matches

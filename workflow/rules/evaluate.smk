@@ -24,6 +24,7 @@ rule score:
         data_dir=parent("data"),
         dataset_source=dataset_source(),
         n_samples=config["evaluation"]["grid_images"],
+        confirm=is_confirmation,
         max_length=config["evaluation"]["max_length"],
         max_images=config["evaluation"]["max_images"],
     script:

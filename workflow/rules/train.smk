@@ -24,3 +24,22 @@ rule train:
         dataset_source=dataset_source(),
     script:
         "../scripts/train.py"
+
+
+# A grid with confirm_seeds: once every point has trained its seeds, val picks the best point,
+# and only that point trains the confirm_seeds (collect's and register's inputs ask for them).
+checkpoint select_point:
+    input:
+        histories=grid_histories,
+    output:
+        f"{RUNS}/selection/{{group}}.json",
+    log:
+        log("select_point/{group}"),
+    benchmark:
+        bench("select_point/{group}")
+    threads: 1
+    resources:
+        mem_mb=scaled(1000),
+        runtime=scaled(15),
+    script:
+        "../scripts/select_point.py"

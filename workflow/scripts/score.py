@@ -14,4 +14,5 @@ run_step(
     files=ScoreFiles(o.scores, o.image_scores, o.samples, o.grid),
     settings=ScoreSettings(p.n_samples, p.max_length, p.max_images),
     dataset_source=p.dataset_source,
+    confirm=p.confirm,
 )
