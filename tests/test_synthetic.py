@@ -78,6 +78,25 @@ def test_every_template_word_is_in_the_vocabulary_and_fits():
         assert 1 <= len(scene) <= 3
 
 
+def test_recall_captions_end_by_naming_their_first_colour_again():
+    vocab = set(scenes.vocabulary(recall=True))
+    assert vocab - set(scenes.vocabulary()) == {"first", "color", "was"}
+    rng = np.random.default_rng(3)
+    tails = 0
+    for _ in range(1000):
+        scene = scenes.random_scene(rng, max_objects=3)
+        for caption in scenes.captions_for(scene, rng, k=5, max_words=20, recall=True):
+            words = caption.split()
+            assert set(words) <= vocab and len(words) <= 20, caption
+            colours = [w for w in words if w in scenes.COLORS]
+            if colours:
+                assert words[-6:-1] == [",", "the", "first", "color", "was"] and words[-1] == colours[0], caption
+                tails += 1
+            else:
+                assert "first" not in words, caption
+    assert tails > 4500  # nearly every caption names a colour
+
+
 def test_captions_mention_the_objects():
     rng = np.random.default_rng(1)
     for _ in range(200):
@@ -126,6 +145,8 @@ def test_relation_words_follow_geometry():
         ({"n_train": 0}, r"synthetic.n_train must be a positive integer, got 0"),
         ({"image_size": 30}, r"synthetic.image_size must be a multiple of 4 and >= 16, got 30"),
         ({"caption_length": 3}, r"synthetic.caption_length must be >= 4, got 3"),
+        ({"captions": "long"}, r"synthetic.captions must be one of \['standard', 'recall'\], got 'long'"),
+        ({"captions": "recall"}, r"synthetic.caption_length must be >= 22 with captions: recall .*, got 17"),
     ],
 )
 def test_bad_config(kwargs, match):

@@ -143,6 +143,9 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
         if r.data.tags["experiment"].startswith("rnn-h"):
             assert r.data.params["hidden_dim"] == r.data.tags["experiment"].removeprefix("rnn-h")
         assert r.data.tags["cell_type"] == r.data.params["cell_type"]
+        assert {f"numerics.{k}": v for k, v in history["numerics"].items()} == {
+            k: v for k, v in r.data.tags.items() if k.startswith("numerics.")
+        }  # the CPU, BLAS and versions that trained it
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)} | {
             a.path for d in ("checkpoint", "samples") for a in client.list_artifacts(r.info.run_id, d)
         }

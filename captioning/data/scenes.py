@@ -142,8 +142,26 @@ def _templates_many(p: _Phraser, objs: list[Obj]) -> list[str]:
     return out
 
 
-def captions_for(scene: list[Obj], rng: np.random.Generator, k: int = 5, max_words: int = 15) -> list[str]:
-    """k different captions, each from a different template, shuffled object order included."""
+RECALL = ", the first color was"  # the recall style's tail, before the colour it recalls
+
+
+def recall_tail(caption: str) -> str:
+    """The caption with the first colour it names said again at its end (unchanged when it names none).
+
+    Saying the colour again takes a memory of the whole caption: the colour comes
+    from the image at step 0, or from a word 5 to 12 words back.
+    """
+    first = next((w for w in caption.split() if w in COLORS), None)
+    return caption if first is None else f"{caption} {RECALL} {first}"
+
+
+def captions_for(
+    scene: list[Obj], rng: np.random.Generator, k: int = 5, max_words: int = 15, recall: bool = False
+) -> list[str]:
+    """k different captions, each from a different template, shuffled object order included.
+
+    ``recall``: each caption ends by naming its first colour again (:func:`recall_tail`).
+    """
     p = _Phraser(rng)
     objs = [scene[i] for i in rng.permutation(len(scene))]
     if len(objs) == 1:
@@ -152,13 +170,15 @@ def captions_for(scene: list[Obj], rng: np.random.Generator, k: int = 5, max_wor
         pool = _templates_two(p, *objs)
     else:
         pool = _templates_many(p, objs)
+    if recall:
+        pool = [recall_tail(c) for c in pool]
     pool = [c for c in dict.fromkeys(pool) if len(c.split()) <= max_words]
     picks = rng.choice(len(pool), size=k, replace=len(pool) < k)
     return [pool[i] for i in picks]
 
 
-def vocabulary() -> list[str]:
-    """Every word the templates can produce, after the four special tokens."""
+def vocabulary(recall: bool = False) -> list[str]:
+    """Every word the templates can produce (with ``recall``: the recall tail's too), after the special tokens."""
     words = set()
     for s in SHAPES:
         words |= {s, PLURAL[s]}
@@ -167,4 +187,6 @@ def vocabulary() -> list[str]:
         "a an and one there is are in the on of to left right above below top bottom middle center near "
         "noisy background picture colored that next shapes objects including different colors , : several".split()
     )
+    if recall:
+        words |= set(RECALL.split())
     return [*SPECIAL_TOKENS, *sorted(words)]
