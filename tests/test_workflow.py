@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from project import clean_env, snakemake
+from project import clean_env, copy_project, snakemake
 
 from captioning.evaluation import RANDOM_CAPTION_BLEU
 from captioning.pipeline.records import GridChoice, History
@@ -75,6 +75,13 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     assert (human["split"], human["n_images"]) == ("test", 60)
     assert (work / "smoke/results/gradcheck.tsv").read_text().count("\tok") == 9
     print(f"smoke workflow took {seconds:.0f} s")
+
+
+def test_a_second_run_from_scratch_writes_the_identical_summary(smoke, tmp_path):
+    """Bitwise reproducible on one machine: the same seeds, the same bytes."""
+    work = copy_project(tmp_path / "again")
+    snakemake(work)
+    assert (work / "smoke/results/summary.md").read_bytes() == (smoke[0] / "smoke/results/summary.md").read_bytes()
 
 
 def test_smoke_run_writes_non_empty_pngs(smoke):
