@@ -38,37 +38,79 @@ class _NGrams:
     gram: np.ndarray
     count: np.ndarray
     n_grams: int  # number of distinct ids
+    codes: np.ndarray  # (n_grams,) each id's n-gram as one integer: its word ids in base ``base``
 
 
-def _ngram_tables(sentences: list[str], max_n: int = MAX_N) -> tuple[np.ndarray, list[_NGrams]]:
-    """Sentence lengths (S,) and, for n = 1..max_n, the per-sentence n-gram counts."""
-    vocab: dict[str, int] = {}
+def _ngram_tables(
+    sentences: list[str], max_n: int = MAX_N, vocab: dict | None = None, base: int | None = None
+) -> tuple[np.ndarray, list[_NGrams]]:
+    """Sentence lengths (S,) and, for n = 1..max_n, the per-sentence n-gram counts.
+
+    Words get ids from ``vocab`` (every word must be in it; an n-gram's code is then the
+    same in every call with that vocabulary and ``base``) or, by default, from this call's
+    own sentences.
+    """
     words = [s.split() for s in sentences]
+    if vocab is None:
+        vocab = {}
+        ids_of = (vocab.setdefault(t, len(vocab)) for w in words for t in w)
+    else:
+        unknown = next((t for w in words for t in w if t not in vocab), None)
+        if unknown is not None:
+            raise ValueError(f"the word {unknown!r} is not in the n-gram vocabulary")
+        ids_of = (vocab[t] for w in words for t in w)
     lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-    flat = np.fromiter(
-        (vocab.setdefault(t, len(vocab)) for w in words for t in w), dtype=np.int64, count=int(lens.sum())
-    )
+    flat = np.fromiter(ids_of, dtype=np.int64, count=int(lens.sum()))
+    base = base or max(len(vocab), 1)
     sent = np.repeat(np.arange(len(words)), lens)
     pos = np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens)
-    base = max(len(vocab), 1)
     tables = []
-    ids, valid = flat, np.ones(len(flat), dtype=bool)
+    codes, valid = flat.copy(), np.ones(len(flat), dtype=bool)
     for n in range(1, max_n + 1):
         if n > 1:
             valid = valid & (pos + n <= lens[sent])
             nxt = np.zeros_like(flat)
             nxt[: len(flat) - n + 1] = flat[n - 1 :]
-            codes = ids * base + nxt
-            ids = np.full(len(flat), -1, dtype=np.int64)
-            uniq, inv = np.unique(codes[valid], return_inverse=True)
-            ids[valid] = inv
-            n_ids = len(uniq)
-        else:
-            n_ids = base
-        key = sent[valid] * n_ids + ids[valid]
+            codes = codes * base + nxt
+        uniq, ids = np.unique(codes[valid], return_inverse=True)
+        key = sent[valid] * len(uniq) + ids
         uk, counts = np.unique(key, return_counts=True)
-        tables.append(_NGrams(uk // n_ids, uk % n_ids, counts, n_ids))
+        tables.append(_NGrams(uk // max(len(uniq), 1), uk % max(len(uniq), 1), counts, len(uniq), uniq))
     return lens, tables
+
+
+@dataclass(frozen=True)
+class DocFrequencies:
+    """CIDEr-D's document frequencies and reference-length term, fixed from one set of references.
+
+    The scorer computes them from the references it scores (pycocoevalcap's corpus
+    mode); a reward computes them once from the training references, so that a
+    caption's reward never depends on the rest of its batch.
+    """
+
+    vocab: dict  # word -> id, covering every word that will be scored
+    base: int
+    codes: tuple  # per n: sorted n-gram codes
+    counts: tuple  # per n: in how many images each code occurs
+    n_images: int
+
+    @classmethod
+    def from_references(cls, refs: dict, words=()) -> DocFrequencies:
+        """From ``refs`` {image: [str, ...]}; ``words``: any further words a scored caption may hold."""
+        sentences = [r for rs in refs.values() for r in rs]
+        vocab: dict = {}
+        for w in [t for s in sentences for t in s.split()] + list(words):
+            vocab.setdefault(w, len(vocab))
+        base = max(len(vocab), 1)
+        _, tables = _ngram_tables(sentences, vocab=vocab, base=base)
+        img = np.repeat(np.arange(len(refs)), [len(rs) for rs in refs.values()])
+        codes, counts = [], []
+        for t in tables:
+            pairs = _distinct(img[t.sent] * t.n_grams + t.gram)  # (image, n-gram) once each
+            df = np.bincount(pairs % max(t.n_grams, 1), minlength=t.n_grams)
+            codes.append(t.codes)
+            counts.append(df.astype(np.float64))
+        return cls(vocab, base, tuple(codes), tuple(counts), len(refs))
 
 
 def _distinct(x: np.ndarray) -> np.ndarray:
@@ -86,7 +128,7 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarr
     return np.where(keys[at] == query, values[at], 0)
 
 
-def _prepare(refs: dict, hyps: dict):
+def _prepare(refs: dict, hyps: dict, doc_freq: DocFrequencies | None = None):
     if set(refs) != set(hyps):
         missing = sorted(set(refs) ^ set(hyps), key=str)[:3]
         raise ValueError(f"refs and hyps must have the same image ids; differing ids include {missing}")
@@ -98,7 +140,10 @@ def _prepare(refs: dict, hyps: dict):
             raise ValueError(f"refs[{i!r}] must be a non-empty list of caption strings")
     n_refs = np.array([len(refs[i]) for i in ids])
     sentences = [hyps[i] for i in ids] + [r for i in ids for r in refs[i]]
-    lens, tables = _ngram_tables(sentences)
+    if doc_freq is None:
+        lens, tables = _ngram_tables(sentences)
+    else:
+        lens, tables = _ngram_tables(sentences, vocab=doc_freq.vocab, base=doc_freq.base)
     ref_img = np.repeat(np.arange(len(ids)), n_refs)
     return _Prepared(len(ids), n_refs, ref_img, lens, tables)
 
@@ -122,6 +167,14 @@ def corpus_bleu(refs: dict, hyps: dict) -> list[float]:
 def cider_d(refs: dict, hyps: dict, sigma: float = 6.0) -> float:
     """CIDEr-D (pycocoevalcap's Cider) of ``hyps`` against ``refs``, averaged over images."""
     return float(_cider(_prepare(refs, hyps), sigma).mean())
+
+
+def cider_d_each(refs: dict, hyps: dict, doc_freq: DocFrequencies, sigma: float = 6.0) -> np.ndarray:
+    """(M,) CIDEr-D of each hypothesis, in the order of ``hyps``, with fixed document frequencies.
+
+    With ``doc_freq`` built from the same ``refs`` this is :func:`cider_d` image by image.
+    """
+    return _cider(_prepare(refs, hyps, doc_freq), sigma, doc_freq)
 
 
 def score_captions(refs: dict, hyps: dict) -> dict:
@@ -195,19 +248,22 @@ def _bleu_stats(prep: _Prepared) -> np.ndarray:
     return np.column_stack([hyp_len, closest, *correct, *guess]).astype(np.float64)
 
 
-def _cider(prep: _Prepared, sigma: float = 6.0) -> np.ndarray:
-    """(M,) CIDEr-D of each image."""
+def _cider(prep: _Prepared, sigma: float = 6.0, doc_freq: DocFrequencies | None = None) -> np.ndarray:
+    """(M,) CIDEr-D of each image; document frequencies from its references, or ``doc_freq``."""
     M, n_refs, ref_img, lens, tables = prep.M, prep.n_refs, prep.ref_img, prep.lens, prep.tables
     S = len(lens)
     img_of = np.concatenate([np.arange(M), ref_img])
-    log_docs = math.log(float(M))
+    log_docs = math.log(float(M if doc_freq is None else doc_freq.n_images))
     bigram_len = np.maximum(lens - 1, 0).astype(np.float64)
     penalty = np.exp(-((bigram_len[:M][ref_img] - bigram_len[M:]) ** 2) / (2 * sigma**2))
     total = np.zeros(len(ref_img))
-    for t in tables:
+    for n, t in enumerate(tables):
         is_ref = t.sent >= M
-        doc = _distinct(img_of[t.sent[is_ref]] * t.n_grams + t.gram[is_ref]) % t.n_grams
-        df = np.bincount(doc, minlength=t.n_grams).astype(np.float64)
+        if doc_freq is None:
+            doc = _distinct(img_of[t.sent[is_ref]] * t.n_grams + t.gram[is_ref]) % t.n_grams
+            df = np.bincount(doc, minlength=t.n_grams).astype(np.float64)
+        else:
+            df = _lookup(doc_freq.codes[n], doc_freq.counts[n], t.codes)
         weight = t.count * (log_docs - np.log(np.maximum(1.0, df[t.gram])))
         norm = np.sqrt(np.bincount(t.sent, weights=weight**2, minlength=S))
         is_hyp = ~is_ref

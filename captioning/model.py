@@ -122,7 +122,29 @@ class CaptioningRNN:
         """The loss of :meth:`loss` without the backward pass (for evaluation)."""
         return self._forward("CaptioningRNN.nll", features, captions)[0]
 
-    def _forward(self, fn, features, captions):
+    def weighted_loss(self, features, captions, advantages):
+        """Policy-gradient loss ``-sum_i a_i sum_t log p(w_it) m_it / sum(m)`` and its gradients.
+
+        features: (N, D); captions: (N, T + 1) ids, each a ``<START>``-led sampled caption
+        with ``<NULL>`` after its ``<END>``, so the mask ``m`` covers every word up to and
+        including the first ``<END>`` (a caption that never ends: all its words);
+        advantages: (N,) one weight per caption (no gradient flows into them).  With every
+        ``a_i = 1`` it is the token-mean cross-entropy of the captions.  Returns ``(loss, grads)``.
+        """
+        fn = "CaptioningRNN.weighted_loss"
+        advantages = np.asarray(advantages, dtype=np.float64)
+        check.shape(fn, "advantages", advantages, (np.shape(captions)[0],), "(N,)")
+        if not np.isfinite(advantages).all():
+            raise ValueError(f"{fn}: advantages must be finite")
+        captions = check.token_ids(fn, "captions", captions, self.vocab_size)
+        if self.end_id is not None:  # whatever follows a caption's first <END> is not part of it
+            ended = np.cumsum(captions[:, 1:] == self.end_id, axis=1) - (captions[:, 1:] == self.end_id) > 0
+            captions = captions.copy()
+            captions[:, 1:][ended] = self.null_id
+        loss, ctx = self._forward(fn, features, captions, advantages)
+        return loss, self._backward(ctx)
+
+    def _forward(self, fn, features, captions, advantages=None):
         features = self.check_features(fn, features)
         N = features.shape[0]
         captions = check.token_ids(fn, "captions", captions, self.vocab_size)
@@ -150,7 +172,10 @@ class CaptioningRNN:
         h_sel = hs if all_kept else hs[sel]
         scores = h_sel @ p["W_vocab"]
         scores += p["b_vocab"]
-        weights = np.full(scores.shape[0], 1.0 / N, dtype=self.dtype)
+        if advantages is None:  # the notebook's loss: summed over time, averaged over the batch
+            weights = np.full(scores.shape[0], 1.0 / N, dtype=self.dtype)
+        else:  # each caption's advantage, over the number of masked positions of the batch
+            weights = (advantages / max(int(mask.sum()), 1))[rows[sel]].astype(self.dtype)
         loss = softmax_loss_rows(scores, np.ascontiguousarray(targets[sel]), weights)
         ctx = _LossContext(features, h0, order, words, inverse, x_words, xa_words, hs, core, sel, h_sel, scores)
         return loss, ctx

@@ -236,6 +236,20 @@ DECODE_METHODS = ("greedy", "beam", "temperature")  # what decode(method=...) ac
 DECODE_BATCH = 500  # images per chunk in decode: bounds memory for any N (beam: k x 500 hypotheses)
 
 
+def sample_captions(
+    model, features, n: int, temperature: float = 1.0, max_length: int = 16, seed=None, batch_size=DECODE_BATCH
+) -> np.ndarray:
+    """``n`` multinomial samples per image: features (N, D) -> captions (N * n, L) int32.
+
+    Image i's samples are rows ``i * n`` to ``i * n + n - 1``; each follows softmax(scores /
+    ``temperature``) word by word with ``<NULL>`` after its ``<END>``, decoded ``batch_size``
+    rows at a time, reproducible from ``seed`` (an int or a ``numpy.random.Generator``).
+    """
+    n = check.positive_int("sample_captions: n", n)
+    repeated = np.repeat(features, n, axis=0)
+    return decode(model, repeated, "temperature", max_length, temperature=temperature, seed=seed, batch_size=batch_size)
+
+
 def decode(
     model,
     features,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import captioning.layers as L
+from captioning import CaptioningRNN
 from captioning.pipeline.gradcheck import GradcheckFailed, gradcheck_gate, run_gradchecks
 
 
@@ -22,9 +23,10 @@ def test_gate_passes_and_writes_the_table(tmp_path):
         "temporal_softmax_loss",
         "CaptioningRNN[rnn]",
         "CaptioningRNN[lstm]",
+        "CaptioningRNN[lstm].weighted_loss",
     ]
     assert all(line.endswith("\tok") for line in lines[1:])
-    assert summary.startswith("9 gradient checks passed")
+    assert summary.startswith("10 gradient checks passed")
 
 
 def test_gate_fails_with_a_readable_table_when_a_backward_is_wrong(tmp_path, monkeypatch):
@@ -41,6 +43,20 @@ def test_gate_fails_with_a_readable_table_when_a_backward_is_wrong(tmp_path, mon
     assert text.startswith("gradient check failed for lstm; training is blocked")
     row = next(line for line in text.splitlines() if line.startswith("lstm "))
     assert "FAILED" in row and float(row.split()[1]) > 1e-3
+    assert not (tmp_path / "gradcheck.tsv").exists()
+
+
+def test_gate_rejects_a_one_percent_error_in_the_weighted_loss_backward(tmp_path, monkeypatch):
+    real = CaptioningRNN.weighted_loss
+
+    def off_by_a_bit(self, features, captions, advantages):
+        loss, grads = real(self, features, captions, advantages)
+        return loss, {**grads, "W_vocab": grads["W_vocab"] * 1.01}
+
+    monkeypatch.setattr(CaptioningRNN, "weighted_loss", off_by_a_bit)
+    with pytest.raises(GradcheckFailed) as info:
+        gradcheck_gate(tmp_path / "gradcheck.tsv")
+    assert str(info.value).startswith("gradient check failed for CaptioningRNN[lstm].weighted_loss; training is")
     assert not (tmp_path / "gradcheck.tsv").exists()
 
 

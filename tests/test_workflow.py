@@ -73,7 +73,7 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     assert f"* {table[best]['cell_type'].upper()} vs {other.upper()}: `{best}` minus `" in md
     human = json.loads((work / "smoke/runs/synthetic/human_agreement.json").read_text())
     assert (human["split"], human["n_images"]) == ("test", 60)
-    assert (work / "smoke/results/gradcheck.tsv").read_text().count("\tok") == 9
+    assert (work / "smoke/results/gradcheck.tsv").read_text().count("\tok") == 10
     print(f"smoke workflow took {seconds:.0f} s")
 
 

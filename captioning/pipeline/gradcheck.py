@@ -125,7 +125,26 @@ def run_gradchecks(seed: int = 0, layer_tol: float = 1e-7, model_tol: float = 1e
             scaled_error(eval_numerical_gradient(loss, p, verbose=False), grads[k]) for k, p in model.params.items()
         )
         checks.append(Check(f"CaptioningRNN[{cell}]", worst, model_tol))
+    checks.append(_weighted_loss_check(model, features, captions, rng, model_tol))
     return checks
+
+
+def _weighted_loss_check(model, features, captions, rng, tol) -> Check:
+    """The policy-gradient loss of self-critical training, with random advantages of both signs, on
+    captions that end at different steps (one never ends, one has words after its <END>)."""
+    captions = captions.copy()
+    captions[1, 2], captions[2, 1] = model.end_id, model.end_id
+    captions[0, 3:] = model.null_id
+    advantages = rng.standard_normal(len(captions))
+    _, grads = model.weighted_loss(features, captions, advantages)
+
+    def loss(_):
+        return model.weighted_loss(features, captions, advantages)[0]
+
+    worst = max(
+        scaled_error(eval_numerical_gradient(loss, p, verbose=False), grads[k]) for k, p in model.params.items()
+    )
+    return Check(f"CaptioningRNN[{model.cell_type}].weighted_loss", worst, tol)
 
 
 def table(checks: list[Check]) -> str:
