@@ -68,15 +68,24 @@ def greedy_decode(model, features, max_length=30, table=None):
     return _decode(model, table, features, max_length, _argmax)
 
 
-def temperature_sample(model, features, max_length=30, temperature=1.0, seed=None, table=None):
-    """Sample each word from softmax(scores / temperature) with its own ``numpy.random.Generator``."""
+def temperature_sample(model, features, max_length=30, temperature=1.0, seed=None, table=None, stats=None):
+    """Sample each word from softmax(scores / temperature) with its own ``numpy.random.Generator``.
+
+    ``stats``: a dict that gains the summed entropy (nats) of the sampled steps' distributions
+    (``entropy``) and their number (``steps``).
+    """
     if not temperature > 0:
         raise ValueError(f"temperature_sample: temperature must be > 0, got {temperature!r}")
     rng = np.random.default_rng(seed)  # a Generator passes through unchanged
 
     def choose(scores):
         z = scores.astype(np.float64) / temperature
-        p = np.exp(z - log_normalizer(z)[:, None])  # forbidden words get p = 0
+        logp = z - log_normalizer(z)[:, None]
+        p = np.exp(logp)  # forbidden words get p = 0
+        if stats is not None:
+            entropy = -(p * np.where(p > 0, logp, 0.0)).sum()
+            stats["entropy"] = stats.get("entropy", 0.0) + float(entropy)
+            stats["steps"] = stats.get("steps", 0) + len(p)
         u = rng.random((len(p), 1))
         return np.minimum((p.cumsum(axis=1) < u * p.sum(axis=1, keepdims=True)).sum(axis=1), p.shape[1] - 1)
 
@@ -237,17 +246,24 @@ DECODE_BATCH = 500  # images per chunk in decode: bounds memory for any N (beam:
 
 
 def sample_captions(
-    model, features, n: int, temperature: float = 1.0, max_length: int = 16, seed=None, batch_size=DECODE_BATCH
+    model, features, n: int, temperature=1.0, max_length=16, seed=None, batch_size=DECODE_BATCH, stats=None
 ) -> np.ndarray:
     """``n`` multinomial samples per image: features (N, D) -> captions (N * n, L) int32.
 
     Image i's samples are rows ``i * n`` to ``i * n + n - 1``; each follows softmax(scores /
     ``temperature``) word by word with ``<NULL>`` after its ``<END>``, decoded ``batch_size``
-    rows at a time, reproducible from ``seed`` (an int or a ``numpy.random.Generator``).
+    rows at a time, reproducible from ``seed`` (an int or a ``numpy.random.Generator``);
+    ``stats`` as in :func:`temperature_sample`.
     """
     n = check.positive_int("sample_captions: n", n)
+    check.positive_int("sample_captions: batch_size", batch_size)
     repeated = np.repeat(features, n, axis=0)
-    return decode(model, repeated, "temperature", max_length, temperature=temperature, seed=seed, batch_size=batch_size)
+    rng, table = np.random.default_rng(seed), model.input_table()
+    chunks = [
+        temperature_sample(model, repeated[s : s + batch_size], max_length, temperature, rng, table, stats)
+        for s in range(0, len(repeated), batch_size)
+    ]
+    return np.concatenate(chunks) if chunks else np.full((0, max_length), model.null_id, dtype=np.int32)
 
 
 def decode(

@@ -49,6 +49,7 @@ class TrainState:
     best_epoch: int = -1
     epochs_since_best: int = 0
     stopped_early: bool = False
+    extra: dict = field(default_factory=dict)  # a solver variant's own state (JSON), e.g. a sampler's RNG
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,10 @@ class CaptioningSolver:
 
     def _step(self, captions, features) -> float:
         loss, grads = self.model.loss(features, captions)
+        return self._apply(loss, grads)
+
+    def _apply(self, loss: float, grads: dict) -> float:
+        """One update from ``grads``: stop on a non-finite loss, clip the global norm, step the rule."""
         if not math.isfinite(loss):
             last = f"; the last good checkpoint is {self.checkpoint_path}" if self.checkpoint_path else ""
             raise TrainingDiverged(
@@ -166,8 +171,8 @@ class CaptioningSolver:
         """Run the remaining epochs; with ``resume_from``, first restore that checkpoint."""
         if resume_from is not None:
             self.restore(resume_from)
-        data, st = self.data, self.state
-        n_train = len(data["train_captions"])
+        st = self.state
+        n_train = self._n_units()
         per_epoch = max(n_train // self.batch_size, 1)
         total = self.num_epochs * per_epoch
         bar = tqdm(total=total, initial=st.iteration, disable=not self.progress, unit="it", desc="train")
@@ -176,13 +181,10 @@ class CaptioningSolver:
             while st.epoch < self.num_epochs and not st.stopped_early:
                 order = self.rng.permutation(n_train)
                 for i in range(per_epoch):
-                    idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-                    captions = data["train_captions"][idx]
-                    features = data["train_features"][data["train_image_idxs"][idx]]
-                    loss = self._step(captions, features)
+                    loss, n_captions = self._train_step(order[i * self.batch_size : (i + 1) * self.batch_size])
                     st.iteration += 1
                     st.loss_history.append(loss)
-                    seen += len(idx)
+                    seen += n_captions
                     for sink in self.sinks:
                         sink.log_iteration(st.iteration, loss)
                     bar.update(1)
@@ -220,6 +222,20 @@ class CaptioningSolver:
             )
         return summary
 
+    def _n_units(self) -> int:
+        """What an epoch permutes and batches: the training captions."""
+        return len(self.data["train_captions"])
+
+    def _train_step(self, idx: np.ndarray) -> tuple[float, int]:
+        """One update on the units ``idx``; returns its loss and the number of captions it trained on."""
+        data = self.data
+        captions = data["train_captions"][idx]
+        return self._step(captions, data["train_features"][data["train_image_idxs"][idx]]), len(idx)
+
+    def _epoch_metrics(self) -> dict:
+        """Training statistics of the epoch just ended, beside its train loss (none for cross-entropy)."""
+        return {}
+
     # ---------------------------------------------------------------- evaluation
     def evaluate_epoch(self) -> dict:
         """Validation metrics on the first ``eval_images`` val images: loss, BLEU-1..4, CIDEr-D, first-ref BLEU."""
@@ -243,6 +259,7 @@ class CaptioningSolver:
             "epoch": st.epoch,
             "train_loss": float(np.mean(recent)) if recent else float("nan"),
             "learning_rate": float(next(iter(self.optim_configs.values())).get("learning_rate", 0.0)),
+            **self._epoch_metrics(),
         }
         if self.eval_images > 0:
             metrics.update(self.evaluate_epoch())

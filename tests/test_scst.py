@@ -161,3 +161,132 @@ def test_mean_baseline_advantages_sum_to_zero_per_image():
     np.testing.assert_allclose(mean_baseline(rewards, 4)[0], rewards[1:4].mean())
     with pytest.raises(ValueError, match="mean_baseline: needs at least 2 samples per image, got n=1"):
         mean_baseline(rewards, 1)
+
+
+CLASSES = 8
+TOY_WORDS = ["<NULL>", "<START>", "<END>", "<UNK>", "a", "thing", "the", "shape"] + [f"w{c}" for c in range(CLASSES)]
+
+
+def toy_data(seed=0) -> dict:
+    """Images of 8 classes; each has 3 references "a thing" (every image's: CIDEr-D ~ 0) and 2 "the w<class>
+    shape" (its class's own): cross-entropy's most likely caption is "a thing", CIDEr-D's best another."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((CLASSES, 8))
+    w2i = {w: i for i, w in enumerate(TOY_WORDS)}
+    data = {"word_to_idx": w2i, "idx_to_word": TOY_WORDS}
+    for split, per_class in (("train", 6), ("val", 3)):
+        feats, caps, idxs = [], [], []
+        for c in range(CLASSES):
+            for _ in range(per_class):
+                for ref in ["a thing"] * 3 + [f"the w{c} shape"] * 2:
+                    ids = [START] + [w2i[w] for w in ref.split()] + [END]
+                    caps.append(ids + [NULL] * (6 - len(ids)))
+                    idxs.append(len(feats))
+                feats.append(centres[c] + 0.1 * rng.standard_normal(8))
+        data[f"{split}_features"] = np.array(feats, dtype=np.float32)
+        data[f"{split}_captions"], data[f"{split}_image_idxs"] = np.array(caps, np.int32), np.array(idxs, np.int32)
+        data[f"{split}_urls"] = np.array([f"{split}/{k}" for k in range(len(feats))])
+    return data
+
+
+def cross_entropy_model(data):
+    from captioning.solver import CaptioningSolver, SolverConfig
+
+    m = tiny_model("lstm", D=8, W=16, H=32, dtype=np.float32, word_to_idx=data["word_to_idx"])
+    CaptioningSolver(
+        m, data, SolverConfig("adam", {"learning_rate": 1e-2}, 1.0, 24, 30, eval_images=0), verbose=False
+    ).train()
+    return m
+
+
+def scst(m, data, baseline="mean", epochs=8, eval_images=24, **kwargs):
+    """An SCST solver for the toy data: lr 5e-3, 8 images a batch, 5 samples an image."""
+    from captioning.scst import ScstConfig, ScstSolver
+    from captioning.solver import SolverConfig
+
+    cfg = SolverConfig("adam", {"learning_rate": 5e-3}, 1.0, 8, epochs, 1.0, eval_images, "CIDEr-D")
+    return ScstSolver(m, data, cfg, ScstConfig(samples=5, baseline=baseline, max_length=6), verbose=False, **kwargs)
+
+
+@pytest.mark.parametrize("baseline", ["mean", "greedy"])
+def test_scst_finds_the_cider_optimum_cross_entropy_misses(baseline):
+    from captioning.evaluation import evaluate
+
+    data = toy_data()
+    m = cross_entropy_model(data)
+    before, hyps = evaluate(m, data, "val", np.arange(24), max_length=6)
+    assert set(hyps.values()) == {"a thing"} and before["CIDEr-D"] < 0.1  # the cross-entropy optimum
+    s = scst(m, data, baseline)
+    summary = s.train()
+    history = s.state.epoch_history
+    assert s.state.iteration == 8 * 6  # 48 images, 8 a batch, 8 epochs
+    assert history[-1]["train_reward"] > history[0]["train_reward"] + 1.0
+    assert summary["best_val_CIDEr-D"] > before["CIDEr-D"] + 2.0
+    after, hyps = evaluate(m, data, "val", np.arange(24), max_length=6)
+    assert after["CIDEr-D"] == summary["best_val_CIDEr-D"] and all(h.startswith("the w") for h in hyps.values())
+    for e in history:
+        assert {
+            f"train_{k}" for k in ("reward", "baseline", "advantage", "sample_length", "never_ends", "entropy")
+        } <= set(e)
+        assert 1 <= e["train_sample_length"] <= 6 and 0 <= e["train_never_ends"] <= 1 and e["train_entropy"] >= 0
+    if baseline == "mean":
+        assert all(abs(e["train_advantage"]) < 1e-9 for e in history)  # the mean baseline centres every image
+
+
+def test_the_greedy_baseline_is_the_greedy_captions_reward():
+    from captioning.scst import ScstConfig, ScstSolver
+    from captioning.solver import SolverConfig
+
+    data = toy_data()
+    m = cross_entropy_model(data)
+    frozen = SolverConfig("adam", {"learning_rate": 0.0}, 1.0, 48, 1, eval_images=0, select_metric="CIDEr-D")
+    s = ScstSolver(m, data, frozen, ScstConfig(samples=3, baseline="greedy", max_length=6), verbose=False)
+    s.train()
+    greedy = greedy_decode(m, data["train_features"][s.images], 6)
+    expected = s.reward(s.refs, greedy).mean()
+    assert s.state.epoch_history[0]["train_baseline"] == pytest.approx(expected, rel=1e-12)
+
+
+KILLED_SCST = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_scst import cross_entropy_model, scst, toy_data
+data = toy_data()
+scst(cross_entropy_model(data), data, epochs=40, eval_images=0, checkpoint_path={ckpt!r}).train()
+"""
+
+
+def test_a_killed_scst_run_resumes_bitwise(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ckpt = tmp_path / "scst.npz"
+    code = KILLED_SCST.format(tests=os.path.dirname(__file__), ckpt=str(ckpt))
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.time() + 120
+        while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        mtime = ckpt.stat().st_mtime_ns
+        while ckpt.stat().st_mtime_ns == mtime and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.005)  # a later epoch's checkpoint: kill inside the next epoch
+        time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    data = toy_data()
+    resumed = scst(cross_entropy_model(data), data, epochs=40, eval_images=0, checkpoint_path=ckpt)
+    resumed.train(resume_from=ckpt)
+    reference = scst(cross_entropy_model(data), data, epochs=40, eval_images=0)
+    reference.train()
+    assert resumed.loss_history == reference.loss_history and len(reference.loss_history) == 40 * 6
+    assert resumed.state.epoch_history == reference.state.epoch_history
+    assert resumed.sample_rng.bit_generator.state == reference.sample_rng.bit_generator.state
+    for k in reference.model.params:
+        np.testing.assert_array_equal(resumed.model.params[k], reference.model.params[k])
+        for key, value in reference.optim_configs[k].items():  # Adam's moments and step count
+            np.testing.assert_array_equal(resumed.optim_configs[k][key], value)
