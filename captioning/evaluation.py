@@ -85,6 +85,20 @@ def evaluate(
     return score_captions(split_references(data, split, images), hyps), hyps
 
 
+def caption_health(hyps: dict, max_length: int) -> dict:
+    """What degenerate captioners do, over {image: sentence} decoded with ``max_length`` steps: the mean
+    length in words, the fraction repeating a word back to back, the fraction that never ended (all
+    ``max_length`` steps are words), and the number of distinct words used."""
+    words = [h.split() for h in hyps.values()]
+    n = max(len(words), 1)
+    return {
+        "mean_length": sum(map(len, words)) / n,
+        "repeats": sum(any(a == b for a, b in zip(w, w[1:], strict=False)) for w in words) / n,
+        "never_ends": sum(len(w) == max_length for w in words) / n,
+        "vocabulary": len({t for w in words for t in w}),
+    }
+
+
 def mean_loss(model, captions: np.ndarray, features: np.ndarray, batch_size: int = 512) -> float:
     """Average per-caption loss (the training objective) over a fixed set of captions."""
     total = 0.0

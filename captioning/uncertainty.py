@@ -93,15 +93,22 @@ def _counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
 
 
-def _distribution(systems: list[np.ndarray], combine, seed: int, n_resamples: int, seeds: bool = True) -> np.ndarray:
+def _distribution(
+    systems: list[np.ndarray], combine, seed: int, n_resamples: int, seeds: bool = True, paired_seeds: bool = False
+) -> np.ndarray:
     """(5, n_resamples) bootstrap distribution of ``combine(*system_scores)``: per resample, each system
-    draws its own seeds (unless ``seeds`` is False), then one image draw is shared by every system."""
+    draws its own seeds (one draw for all with ``paired_seeds``; none if ``seeds`` is False), then one
+    image draw is shared by every system."""
     rng = np.random.default_rng(seed)
     M = systems[0].shape[1]
     out = []
     for start in range(0, n_resamples, _BATCH):
         size = min(_BATCH, n_resamples - start)
-        drawn = [_counts(rng, s.shape[0], size) if seeds and s.shape[0] > 1 else None for s in systems]
+        if paired_seeds:
+            shared = _counts(rng, systems[0].shape[0], size) if systems[0].shape[0] > 1 else None
+            drawn = [shared] * len(systems)
+        else:
+            drawn = [_counts(rng, s.shape[0], size) if seeds and s.shape[0] > 1 else None for s in systems]
         images = _counts(rng, M, size)
         out.append(combine(*(_seed_mean(_seed_scores(s, images), c) for s, c in zip(systems, drawn, strict=True))))
     return np.concatenate(out, axis=1)
@@ -129,18 +136,26 @@ def score_interval(
     return Estimate(_estimate(x), low, high)
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES) -> Estimate:
+def paired_difference(
+    a: np.ndarray, b: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES, paired_seeds: bool = False
+) -> Estimate:
     """score(a) - score(b) on the same images: two-level bootstrap interval and two-sided p-value per metric.
 
     ``a`` and ``b`` must hold the same M images in the same order; their seeds are drawn
-    independently (they are different trainings), their images together.
+    independently (they are different trainings), their images together.  ``paired_seeds``:
+    seed k of ``a`` continues seed k of ``b`` (a fine-tuning and its start), so both draw the
+    same seeds too.
     """
     xa, xb = _checked(a, "paired_difference: a"), _checked(b, "paired_difference: b")
     if xa.shape[1] != xb.shape[1]:
         raise ValueError(
             f"paired_difference: a and b must score the same images, got {xa.shape[1]} and {xb.shape[1]} images"
         )
-    dist = _distribution([xa, xb], lambda s, t: s - t, seed, n_resamples)
+    if paired_seeds and xa.shape[0] != xb.shape[0]:
+        raise ValueError(
+            f"paired_difference: paired seeds need as many seeds on each side, got {len(xa)} and {len(xb)}"
+        )
+    dist = _distribution([xa, xb], lambda s, t: s - t, seed, n_resamples, paired_seeds=paired_seeds)
     below, above = (dist <= 0).sum(axis=1), (dist >= 0).sum(axis=1)
     p = np.minimum(1.0, 2 * (np.minimum(below, above) + 1) / (dist.shape[1] + 1))
     low, high = _interval(dist)

@@ -98,7 +98,7 @@ def test_every_job_but_the_local_rules_went_through_sbatch(cluster, smoke_on_slu
         line.split() for line in plan.stdout.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line.strip()
     )
     remote = sum(int(n) for rule, n in counts.items() if rule not in LOCAL)
-    assert remote == 14  # synthetic_data, pca, gradcheck, human_ceiling, 5 x train, 5 x score
+    assert remote == 18  # synthetic_data, pca, gradcheck, human_ceiling, 7 x train, 7 x score
     finished = jobs_in(slurm, work)
     assert len(finished) == remote, finished
     assert {j["JobState"] for j in finished} == {"COMPLETED"} and {j["Partition"] for j in finished} == {"debug"}
@@ -113,12 +113,14 @@ def test_all_runs_are_on_the_server_finished_with_metrics_and_artifacts(cluster,
     client = MlflowClient(tracking_uri=server.uri)
     exp = client.get_experiment_by_name("smoke-synthetic")
     parents = client.search_runs([exp.experiment_id], filter_string=f"{ROLE} = 'experiment'")
-    assert sorted(r.info.run_name for r in parents) == ["lstm", "lstm_blind", "rnn-h32", "rnn-h48"]
+    assert sorted(r.info.run_name for r in parents) == ["lstm", "lstm_blind", "lstm_scst", "rnn-h32", "rnn-h48"]
     runs = client.search_runs([exp.experiment_id], filter_string=SEEDS)
     assert sorted(r.info.run_name for r in runs) == [
         "lstm-seed0",
         "lstm-seed1",
         "lstm_blind-seed0",
+        "lstm_scst-seed0",
+        "lstm_scst-seed1",
         "rnn-h32-seed0",
         "rnn-h48-seed0",
     ]
@@ -206,6 +208,7 @@ def test_a_new_tracking_server_gets_only_new_runs_and_nothing_retrains(cluster, 
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
     sweep["experiments"]["lstm"]["seeds"] = [0, 1, 2]
+    sweep["experiments"]["lstm_scst"]["seeds"] = [0, 1]  # its default would be every seed of lstm
     sweep_path.write_text(yaml.safe_dump(sweep))
     try:
         res = on_slurm(work, env=env)

@@ -31,7 +31,7 @@ from captioning.vocab import decode_captions
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "smoke-synthetic"  # <sweep>-<dataset>
-EXPERIMENTS = ["lstm", "lstm_blind", "rnn-h32", "rnn-h48"]
+EXPERIMENTS = ["lstm", "lstm_blind", "lstm_scst", "rnn-h32", "rnn-h48"]
 ROLE = "tags.`captioning.role`"
 
 
@@ -77,7 +77,7 @@ def test_seeds_are_children_of_one_finished_parent_per_experiment(smoke):
     parents = {r.info.run_name: r for r in runs(client, "experiment")}
     assert sorted(parents) == EXPERIMENTS
     seeds = runs(client, "seed")
-    assert len(seeds) == 5
+    assert len(seeds) == 7
     for r in seeds:
         assert r.data.tags["mlflow.parentRunId"] == parents[r.data.tags["experiment"]].info.run_id
     every = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id], run_view_type=ViewType.ALL)
@@ -210,7 +210,7 @@ def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliase
         stop(proc)
     parent_ids = {p["info"]["run_id"] for p in parents}
     assert sorted(p["info"]["run_name"] for p in parents) == EXPERIMENTS
-    assert len(seeds) == 5
+    assert len(seeds) == 7
     for run in seeds:
         tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
         assert tags["mlflow.parentRunId"] in parent_ids and run["info"]["status"] == "FINISHED"
@@ -233,7 +233,7 @@ def test_a_changed_experiment_supersedes_its_runs_and_moves_the_alias(smoke_copy
         snakemake(work)
         active = runs(client, "seed")
         after = {r.data.tags["seed"]: r.info.run_id for r in active if r.data.tags["experiment"] == "lstm"}
-        assert len(active) == 5 and set(after.values()).isdisjoint(before.values())  # one current run per seed
+        assert len(active) == 7 and set(after.values()).isdisjoint(before.values())  # one current run per seed
         for seed, old in before.items():
             gone = client.get_run(old)
             assert gone.info.lifecycle_stage == "deleted" and gone.data.tags["captioning.superseded_by"] == after[seed]

@@ -20,7 +20,10 @@ RUN = RunRecord("abc", "sqlite:////x/mlflow.db", "1", "lstm", 2, "parent")
 SUMMARY = {"select_metric": "BLEU-4", "best_val_BLEU-4": 0.4, "best_epoch": 1, "seconds": 1.5}
 NUMERICS = {"cpu": "c", "blas": "b", "blas_kernel": "k", "numpy": "1", "numba": "2", "python": "3"}
 HISTORY = History("lstm", 2, [3.0, 2.5], [{"epoch": 1, "val_BLEU-4": 0.4}], 2, SUMMARY, NUMERICS)
-SCORES = Scores("lstm", "lstm", 2, "lstm", "image", "test", 3, {"greedy": {"BLEU-4": 0.5}}, 0.3, "models:/m-1", False)
+HEALTH = {"mean_length": 8.5, "repeats": 0.0, "never_ends": 0.0, "vocabulary": 20}
+SCORES = Scores(
+    "lstm", "lstm", 2, "lstm", "image", "test", 3, {"greedy": {"BLEU-4": 0.5}}, 0.3, "m", False, None, HEALTH
+)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from captioning.data import layout
 from captioning.data.coco import load_coco_data
 from captioning.errors import DataError
-from captioning.pipeline.records import ImageScores, Scores
+from captioning.pipeline.records import ImageScores, Samples, Scores
 from captioning.pipeline.score import ScoreFiles, ScoreSettings, score_run
 from captioning.pipeline.train import train_run
 
@@ -83,8 +83,9 @@ def test_scoring_reads_the_test_split_alone(small_dataset, tmp_path, tracking):
     stats = image_scores.stats
     assert set(stats) == {"greedy", "beam"} and stats["greedy"].shape == (20, 11)
     test = load_coco_data(data, splits=("test",))
-    samples = json.loads(out["samples.json"].read_text())
-    for s in samples:  # the grid's ground truth is the test image's own first reference
+    samples = Samples.read(out["samples.json"])
+    assert (samples.experiment, samples.seed) == (EXPERIMENT["name"], 0)
+    for s in samples.samples:  # the grid's ground truth is the test image's own first reference
         first = test["test_captions"][test["test_image_idxs"] == s["image"]][0]
         words = [test["idx_to_word"][t] for t in first if t > 3]
         assert s["gt"][0] == " ".join(words)

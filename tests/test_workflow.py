@@ -22,8 +22,9 @@ from captioning.provenance import describe
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-EXPERIMENTS = ["lstm", "lstm_blind", "rnn-h32", "rnn-h48"]  # config/sweep_smoke.yaml, its rnn grid expanded
-RUNS = [("lstm", "0"), ("lstm", "1"), ("lstm_blind", "0"), ("rnn-h32", "0"), ("rnn-h48", "0")]
+EXPERIMENTS = ["lstm", "lstm_blind", "lstm_scst", "rnn-h32", "rnn-h48"]  # config/sweep_smoke.yaml, grid expanded
+RUNS = [("lstm", "0"), ("lstm", "1"), ("lstm_blind", "0"), ("lstm_scst", "0"), ("lstm_scst", "1"), ("rnn-h32", "0")]
+RUNS += [("rnn-h48", "0")]
 
 
 def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
@@ -36,10 +37,9 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
             assert 0.0 <= float(r[m]) <= (10.0 if "CIDEr" in m else 1.0)
         scores = json.loads((work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}/scores.json").read_text())
         assert (scores["split"], scores["n_images"]) == ("test", 60)  # smoke.yaml's n_test
-        history = json.loads(
-            (work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}/history.json").read_text()
-        )
-        assert float(r["val_select"]) == pytest.approx(history["summary"]["best_val_BLEU-4"], rel=1e-5)
+        h = History.read(work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}/history.json")
+        assert float(r["val_select"]) == pytest.approx(h.val_at_best("BLEU-4"), rel=1e-5)
+        assert h.select_metric == ("CIDEr-D" if r["experiment"] == "lstm_scst" else "BLEU-4")
     table = {r["experiment"]: r for r in csv.DictReader((results / "summary.csv").open())}
     assert sorted(table) == EXPERIMENTS
     for exp, row in table.items():
@@ -67,7 +67,15 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     assert "| lstm | 2 † | " in md.split("## Training noise and test-image noise")[1]
     assert ": no claim: " in md.split("## Headline")[1]  # nothing has 3 seeds
     numerics = describe(json.loads((work / "smoke/runs/synthetic/lstm/seed0/history.json").read_text())["numerics"])
-    assert f"* {numerics}: 5 of 5 runs" in md.split("## Numerics")[1]
+    assert f"* {numerics}: 7 of 7 runs" in md.split("## Numerics")[1]
+    tuned = md.split("## Self-critical fine-tuning")[1].split("## Caption health")[0]
+    assert "| lstm_scst | lstm | 2 † | " in tuned and "no claim" in tuned
+    d = float(table["lstm_scst"]["vs_init_CIDEr-D"])  # seed s minus seed s: the difference of the means
+    assert d == pytest.approx(
+        float(table["lstm_scst"]["greedy_CIDEr-D"]) - float(table["lstm"]["greedy_CIDEr-D"]), abs=1e-5
+    )
+    health = md.split("## Caption health")[1].split("## Paired comparisons")[0]
+    assert all(f"| {e} | " in health for e in EXPERIMENTS)
     assert "| human agreement | (leave-one-out) |" in md and "## Paired comparisons" in md
     other = "rnn" if table[best]["cell_type"] == "lstm" else "lstm"
     assert f"* {table[best]['cell_type'].upper()} vs {other.upper()}: `{best}` minus `" in md
@@ -86,9 +94,11 @@ def test_a_second_run_from_scratch_writes_the_identical_summary(smoke, tmp_path)
 
 def test_smoke_run_writes_non_empty_pngs(smoke):
     work = smoke[0]
-    pngs = ["loss_comparison.png", "test_metrics.png", "seed_scores.png"] + [
-        f"{d}/{e}.png" for d in ("loss_curves", "grids") for e in EXPERIMENTS
-    ]
+    pngs = (
+        ["loss_comparison.png", "test_metrics.png", "seed_scores.png"]
+        + [f"{d}/{e}.png" for d in ("loss_curves", "grids") for e in EXPERIMENTS]
+        + ["scst/lstm_scst.png"]
+    )
     for name in pngs:
         data = (work / "smoke/results" / name).read_bytes()
         assert data[:8] == PNG and len(data) > 5000, name
@@ -138,7 +148,18 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
         assert [m.step for m in sorted(losses, key=lambda m: m.step)] == list(
             range(1, len(history["loss_history"]) + 1)
         )
-        assert len(client.get_metric_history(r.info.run_id, "epoch/val_BLEU-4")) == 2
+        epochs = 1 if r.data.tags["experiment"] == "lstm_scst" else 2  # sweep_smoke.yaml's num_epochs
+        assert len(client.get_metric_history(r.info.run_id, "epoch/val_BLEU-4")) == epochs
+        if r.data.tags["experiment"] == "lstm_scst":  # self-critical: its start, its settings, its reward curve
+            start = json.loads((work / f"smoke/runs/synthetic/lstm/seed{r.data.tags['seed']}/run.json").read_text())
+            assert r.data.tags["captioning.init_run_id"] == start["run_id"]
+            assert {k: r.data.params[k] for k in ("objective", "init_from", "samples", "baseline")} == {
+                "objective": "cider",
+                "init_from": "lstm",
+                "samples": "3",
+                "baseline": "mean",
+            }
+            assert len(client.get_metric_history(r.info.run_id, "epoch/train_reward")) == 1
         assert {"final/test_greedy_BLEU-4", f"final/test_{RANDOM_CAPTION_BLEU}"} <= set(r.data.metrics)
         assert not any(k.startswith("final/") and "test" not in k for k in r.data.metrics)
         scored = client.get_metric_history(r.info.run_id, "final/test_greedy_BLEU-4")[0].timestamp
@@ -164,8 +185,8 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
 def test_benchmarks_show_no_oversubscription(smoke):
     work = smoke[0]
     tsvs = list((work / "smoke/benchmarks/synthetic").rglob("*.tsv"))
-    assert len(tsvs) == 16  # one per job but `all`, beside the smoke run's logs
-    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 16
+    assert len(tsvs) == 20  # one per job but `all`, beside the smoke run's logs
+    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 20
     threads = yaml.safe_load((work / "config/config.yaml").read_text())["threads"]
     assert threads == {"train": 1, "data": 2, "default": 1}
     for tsv in tsvs:
@@ -190,7 +211,8 @@ def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke_c
     assert "train" in out
     plan = snakemake(work, "-n").stdout
     trained = sorted({line.split("wildcards: ")[1] for line in plan.splitlines() if "wildcards: exp=" in line})
-    assert trained == ["exp=lstm, seed=2", "exp=rnn-h64, seed=0", "exp=rnn_wide, seed=0"]
+    # lstm_scst fine-tunes every seed of lstm: the new seed too
+    assert trained == ["exp=lstm, seed=2", "exp=lstm_scst, seed=2", "exp=rnn-h64, seed=0", "exp=rnn_wide, seed=0"]
     sweep["experiments"].pop("rnn_wide")
     sweep["experiments"]["rnn"]["grid"]["hidden_dim"] = [32, 48]
     sweep["experiments"]["lstm"]["seeds"] = [0, 1]
@@ -198,7 +220,14 @@ def test_second_run_does_nothing_and_sweep_edits_rerun_only_what_changed(smoke_c
     sweep_path.write_text(yaml.safe_dump(sweep))
     plan = snakemake(work, "-n").stdout
     trained = sorted({line.split("wildcards: ")[1] for line in plan.splitlines() if "wildcards: exp=" in line})
-    assert trained == ["exp=lstm, seed=0", "exp=lstm, seed=1"]
+    assert trained == ["exp=lstm, seed=0", "exp=lstm, seed=1", "exp=lstm_scst, seed=0", "exp=lstm_scst, seed=1"]
+    sweep["experiments"]["lstm"]["learning_rate"] = 0.01
+    sweep["experiments"]["lstm_scst"]["learning_rate"] = 2.0e-3  # the fine-tuning alone: only it retrains
+    sweep_path.write_text(yaml.safe_dump(sweep))
+    plan = snakemake(work, "-n").stdout
+    trained = sorted({line.split("wildcards: ")[1] for line in plan.splitlines() if "wildcards: exp=" in line})
+    assert trained == ["exp=lstm_scst, seed=0", "exp=lstm_scst, seed=1"]
+    sweep["experiments"]["lstm_scst"]["learning_rate"] = 1.0e-3
     sweep["experiments"]["lstm"]["learning_rate"] = 0.01
     sweep["experiments"]["lstm"]["beam_width"] = 3  # decoding only: rescore, do not retrain
     sweep_path.write_text(yaml.safe_dump(sweep))

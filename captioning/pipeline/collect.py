@@ -20,9 +20,10 @@ from ..evaluation import RANDOM_CAPTION_BLEU
 from ..metrics import METRIC_NAMES
 from ..provenance import describe
 from ..uncertainty import CONFIDENCE, MIN_SEEDS, N_RESAMPLES, paired_difference, score_interval
-from .plots import loss_comparison, metric_bars, seed_scores
-from .records import DECODERS, History, ImageScores, Scores
-from .selection import Selection
+from .plots import caption_grid, loss_comparison, metric_bars, seed_scores
+from .records import DECODERS, History, ImageScores, Samples, Scores
+from .score import SPLIT, load_images
+from .selection import SELECT_METRIC, Selection
 
 COMPARED = ("BLEU-4", "CIDEr-D")  # the metrics of the paired comparisons, on greedy captions
 HEADLINE_DECODER = "greedy"  # every experiment has it, whatever its beam width
@@ -45,10 +46,12 @@ def run_table(scores: list[Scores], histories: list[History]) -> pd.DataFrame:
             "group": s.group,
             "seed": s.seed,
             "confirm": s.confirm,
+            "init_from": s.init_from or "",
             "cell_type": s.cell_type,
             "features": s.features,
-            "select_metric": h.select_metric,
-            "val_select": h.best_val,
+            "select_metric": SELECT_METRIC,
+            "val_select": h.val_at_best(SELECT_METRIC),  # one metric for every run, whatever chose its epoch
+            **{f"health_{k}": v for k, v in s.health.items()},
         }
         for decoder in DECODERS:
             for m in METRIC_NAMES:
@@ -92,8 +95,10 @@ def experiment_table(runs: pd.DataFrame, stats: dict, selection: Selection, n_re
             "cell_type": first["cell_type"],
             "features": first["features"],
             "seeds": len(g),
+            "init_from": first["init_from"],
             "select_metric": first["select_metric"],
             "val_select": g["val_select"].mean(),
+            **{k: g[k].mean() for k in g.columns if k.startswith("health_")},
         }
         for decoder in DECODERS:
             if decoder in stats[exp]:
@@ -111,6 +116,12 @@ def experiment_table(runs: pd.DataFrame, stats: dict, selection: Selection, n_re
                 row[f"vs_{name}"] = other
                 row[f"vs_{name}_seeds"] = len(stats[other][HEADLINE_DECODER])
                 row.update({k: v for k, v in d.items() if k.removeprefix(f"vs_{name}_").split("_")[0] in COMPARED})
+        if first["init_from"]:  # a fine-tuning against its start, seed s against seed s, on the same images
+            start = runs[runs["experiment"] == first["init_from"]]
+            at = [int(np.flatnonzero(start["seed"].to_numpy() == s)[0]) for s in g["seed"]]
+            b = stats[first["init_from"]][HEADLINE_DECODER][at]
+            d = paired_difference(stats[exp][HEADLINE_DECODER], b, seed, n_resamples, paired_seeds=True)
+            row.update({k: v for k, v in d.as_dict("vs_init_").items() if k.split("_")[2] in COMPARED})
         row[RANDOM_CAPTION_BLEU] = g[RANDOM_CAPTION_BLEU].mean()
         row["train_seconds"] = g["train_seconds"].mean()
         rows.append(row)
@@ -196,6 +207,8 @@ def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples
         + "\n".join(lines)
         + "\n\n"
         + noise_table(rows)
+        + scst_table(rows, n_resamples)
+        + health_table(rows)
         + f"\n\n## Paired comparisons\n\n{HEADLINE_DECODER.capitalize()} captions; each side's seeds are "
         f"resampled on its own, the test images together; p is two-sided, for no difference. A comparison "
         f"with fewer than {MIN_SEEDS} seeds on a side leaves training noise out and supports no claim.\n\n"
@@ -237,6 +250,45 @@ def noise_table(rows: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def scst_table(rows: pd.DataFrame, n_resamples: int) -> str:
+    """Each self-critical experiment against the experiment it started from (empty when there is none)."""
+    tuned = rows[rows["init_from"].astype(bool)]
+    if tuned.empty:
+        return ""
+    d = HEADLINE_DECODER
+    head = ["experiment", "started from", "seeds"] + [x for m in COMPARED[::-1] for x in (f"Δ {m} [95% CI]", "p")]
+    out = [
+        "",
+        "",
+        "## Self-critical fine-tuning",
+        "",
+        f"{d.capitalize()} captions on test: each fine-tuned seed minus the seed it started from, seeds drawn "
+        "together and the same test images for both.",
+        "",
+        "| " + " | ".join(head + ["verdict"]) + " |",
+        "|" + "---|" * (len(head) + 1),
+    ]
+    for exp, r in tuned.iterrows():
+        cells = [exp, r["init_from"], _seeds(r["seeds"])]
+        cells += [
+            x for m in COMPARED[::-1] for x in (_ci(r, f"vs_init_{m}", True), _p(r[f"vs_init_{m}_p"], n_resamples))
+        ]
+        cells.append(_verdict(r["vs_init_CIDEr-D_p"], (int(r["seeds"]), int(r["seeds"]))))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def health_table(rows: pd.DataFrame) -> str:
+    """What degenerate captioners do, per experiment (greedy captions on test, mean over seeds)."""
+    head = ["experiment", "mean length (words)", "repeat a word back to back", "never end", "distinct words"]
+    out = ["", "", "## Caption health", "", "Greedy captions on test, the mean over seeds.", ""]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for exp, r in rows.iterrows():
+        cells = [exp, f"{r['health_mean_length']:.1f}", f"{r['health_repeats']:.1%}", f"{r['health_never_ends']:.1%}"]
+        out.append("| " + " | ".join([*cells, f"{r['health_vocabulary']:.0f}"]) + " |")
+    return "\n".join(out)
+
+
 def _verdict(p: float, seeds: tuple[int, int]) -> str:
     """What a comparison supports: a difference only when both sides have MIN_SEEDS seeds and p < 0.05."""
     if min(seeds) < MIN_SEEDS:
@@ -253,7 +305,7 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
         f"CIDEr-D {_ci(best, f'{d}_CIDEr-D')}; human agreement BLEU-4 {human['BLEU-4']:.3f}, "
         f"CIDEr-D {human['CIDEr-D']:.3f}."
     ]
-    seeing = rows[(rows["features"] == "image") & (rows["cell_type"] != best["cell_type"])]
+    seeing = rows[(rows["features"] == "image") & (rows["cell_type"] != best["cell_type"]) & rows["best_in_group"]]
     for cell, g in seeing.groupby("cell_type"):
         other = g["val_select"].idxmax()
         r = rows.loc[other]
@@ -280,6 +332,19 @@ def _copy(src, dest) -> None:
         shutil.copyfile(src, tmp)
 
 
+def before_after(out_dir: Path, table: pd.DataFrame, runs: pd.DataFrame, samples: list, data_dir) -> None:
+    """Per self-critical experiment: its first seed's test images, captioned by its start and by itself."""
+    by_run = {(s.experiment, s.seed): s.samples for s in samples}
+    images = load_images(data_dir, SPLIT) if data_dir is not None else None
+    for _, r in table[table["init_from"].astype(bool)].iterrows():
+        exp, start = r["experiment"], r["init_from"]
+        seed = int(runs.loc[runs["experiment"] == exp, "seed"].min())
+        pairs = zip(by_run[(exp, seed)], by_run[(start, seed)], strict=True)
+        merged = [{"image": a["image"], "gt": a["gt"], "before": b["greedy"], "after": a["greedy"]} for a, b in pairs]
+        title = f"{start} (cross-entropy) and {exp} (self-critical), seed {seed}, on {SPLIT}"
+        caption_grid(out_dir / f"{exp}.png", title, merged, images, lines=(("before", start), ("after", exp)))
+
+
 def collect(
     score_files,
     image_score_files,
@@ -291,13 +356,17 @@ def collect(
     out_dir,
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
+    sample_files=(),
+    data_dir=None,
 ) -> str:
     """Tables and plots over all runs; per experiment, its first seed's loss curve and caption grid.
 
     ``score_files``, ``image_score_files`` and ``history_files`` are per run, in the
     same order; ``first_seed_histories``, ``loss_plot_files`` and ``grid_files``
     come from each experiment's first-seed run, in the same order; the PNGs are
-    copied rather than drawn again.
+    copied rather than drawn again.  ``sample_files`` (every run's ``samples.json``)
+    and ``data_dir`` (the test images' pixels, where stored) give each self-critical
+    experiment's grid of the same test images before and after fine-tuning.
     """
     out = Path(out_dir)
     runs = run_table([Scores.read(p) for p in score_files], [History.read(p) for p in history_files])
@@ -318,6 +387,8 @@ def collect(
     for h, loss_plot, grid in zip(firsts, loss_plot_files, grid_files, strict=True):
         _copy(loss_plot, out / "loss_curves" / f"{h.experiment}.png")
         _copy(grid, out / "grids" / f"{h.experiment}.png")
+
+    before_after(out / "scst", table, runs, [Samples.read(p) for p in sample_files], data_dir)
 
     keys = [k for m in METRIC_NAMES for k in (m, f"{m}_lo", f"{m}_hi")]
     bars = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from ..cells import CELLS
 from ..data.layout import SPLITS
 from ..errors import ConfigError
 from ..optim import RULES
+from ..scst import BASELINES
 from ..solver import SolverConfig
 
 FEATURE_MODES = ("image", "zeros", "shuffled")  # "zeros" and "shuffled" train an image-blind baseline
@@ -29,9 +30,14 @@ NAME_ABBREVIATIONS = {
     "patience": "pat",
     "beam_width": "beam",
     "eval_images": "eval",
+    "samples": "n",
 }
 GRID_KEYS = ("grid", "sample", "sample_seed")  # the keys of a block that expands into grid points
 NOT_TRAINING = ("name", "group", "seeds", "confirm_seeds", "beam_width")  # what never changes the trained parameters
+OBJECTIVES = ("xe", "cider")  # cross-entropy (teacher forcing), or self-critical fine-tuning for CIDEr-D
+SCST_KEYS = ("init_from", "samples", "baseline")  # only a self-critical experiment has them
+ARCHITECTURE = ("cell_type", "wordvec_dim", "hidden_dim", "features")  # what fine-tuning takes from its start
+CIDER_DEFAULTS = {"learning_rate": 5e-5, "lr_decay": 1.0}  # Adam at a constant 5e-5 (Rennie et al., Luo)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class Experiment:
     seeds: tuple = (0,)
     confirm_seeds: tuple = ()  # a grid's: the seeds only its best point by val trains (after the others)
     eval_images: int = 500
+    objective: str = "xe"  # one of OBJECTIVES
+    init_from: str | None = None  # cider: the experiment whose checkpoint of the same seed it starts from
+    samples: int = 5  # cider: sampled captions per image
+    baseline: str = "mean"  # cider: one of captioning.scst.BASELINES
     group: str = ""  # the sweep block it comes from: its own name, or the grid's block name
 
     @classmethod
@@ -72,7 +82,14 @@ class Experiment:
             if key in raw:
                 raw[key] = tuple(raw[key])
         exp = cls(name=name, group=group or name, **raw)
-        for key, allowed in (("cell_type", CELLS), ("update_rule", RULES), ("features", FEATURE_MODES)):
+        checks = (
+            ("cell_type", CELLS),
+            ("update_rule", RULES),
+            ("features", FEATURE_MODES),
+            ("objective", OBJECTIVES),
+            ("baseline", BASELINES),
+        )
+        for key, allowed in checks:
             value = getattr(exp, key)
             if value not in allowed:
                 raise ConfigError(f"{where}.{key}: {value!r} is not one of {sorted(allowed)}")
@@ -97,7 +114,7 @@ class Experiment:
     def training_config(self) -> dict:
         """What determines the trained parameters (everything but the seeds and decoding)."""
         d = asdict(self)
-        for k in NOT_TRAINING:
+        for k in NOT_TRAINING + (("objective", *SCST_KEYS) if self.objective == "xe" else ()):
             d.pop(k)
         return d
 
@@ -113,6 +130,7 @@ class Experiment:
             eval_images=self.eval_images,
             patience=self.patience,
             seed=seed,
+            select_metric="CIDEr-D" if self.objective == "cider" else "BLEU-4",  # best epoch by val CIDEr-D
         )
 
     def config_id(self) -> str:
@@ -132,8 +150,10 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "sweep") -> Sweep:
-        """The sweep's experiments, grid blocks expanded into their points (in the file's order)."""
+        """The sweep's experiments, grid blocks expanded into their points (in the file's order); a
+        self-critical experiment takes its architecture from the experiment it starts from."""
         experiments: dict = {}
+        given: dict = {}  # each experiment's settings as written
         for block, settings in raw["experiments"].items():
             settings = settings or {}
             if "confirm_seeds" in settings and "grid" not in settings:
@@ -147,8 +167,14 @@ class Sweep:
                     raise ConfigError(
                         f"{source}: experiments.{block}: the experiment name '{name}' is already taken; rename a block"
                     )
+                if point.get("objective") == "cider":
+                    point = {**CIDER_DEFAULTS, **point}
                 experiments[name] = Experiment.from_dict(name, point, source, group=block)
-        return cls(raw["name"], experiments)
+                given[name] = point
+        resolved: dict = {}
+        for name in experiments:
+            _resolve(name, experiments, given, resolved, source, ())
+        return cls(raw["name"], resolved)
 
     def runs(self) -> list[tuple[str, int]]:
         """(experiment, seed) of every run known before training: each experiment's ``seeds``."""
@@ -161,6 +187,44 @@ class Sweep:
             if e.confirm_seeds:
                 out.setdefault(e.group, ([], e.confirm_seeds))[0].append(name)
         return out
+
+
+def _resolve(name: str, experiments: dict, given: dict, resolved: dict, source: str, chain: tuple) -> Experiment:
+    """``name`` checked and, if it fine-tunes another experiment, given that experiment's architecture."""
+    if name in resolved:
+        return resolved[name]
+    exp = experiments[name]
+    where = f"{source}: experiments.{exp.group}" + ("" if exp.group == name else f" ({name})")
+    if exp.objective == "xe":
+        wrong = [k for k in SCST_KEYS if k in given[name]]
+        if wrong:
+            raise ConfigError(f"{where}.{wrong[0]}: only a self-critical experiment (objective: cider) has it")
+        resolved[name] = exp
+        return exp
+    if exp.init_from is None:
+        raise ConfigError(f"{where}.init_from: objective cider fine-tunes a trained experiment; name it here")
+    if exp.init_from not in experiments:
+        known = ", ".join(n for n in experiments if n != name)
+        raise ConfigError(f"{where}.init_from: '{exp.init_from}' is not an experiment of the sweep (known: {known})")
+    if exp.init_from in chain + (name,):
+        cycle = " -> ".join((*chain, name, exp.init_from))
+        raise ConfigError(f"{where}.init_from: '{exp.init_from}' starts a cycle ({cycle})")
+    start = _resolve(exp.init_from, experiments, given, resolved, source, (*chain, name))
+    for key in ARCHITECTURE:
+        if key in given[name] and given[name][key] != getattr(start, key):
+            raise ConfigError(
+                f"{where}.{key}: {given[name][key]!r} disagrees with '{start.name}', which it starts from "
+                f"({getattr(start, key)!r}); leave it out"
+            )
+    if "seeds" not in given[name]:  # by default, every seed of the experiment it starts from
+        exp = replace(exp, seeds=start.seeds)
+    lacking = [s for s in exp.seeds if s not in start.seeds]
+    if lacking:
+        raise ConfigError(f"{where}.seeds: '{start.name}' has no seed {lacking[0]} to start from")
+    if exp.baseline == "mean" and exp.samples < 2:
+        raise ConfigError(f"{where}.samples: the mean baseline needs at least 2 samples per image, got {exp.samples}")
+    resolved[name] = replace(exp, **{k: getattr(start, k) for k in ARCHITECTURE})
+    return resolved[name]
 
 
 def _label(key: str, value) -> str:

@@ -41,7 +41,16 @@ def loss_curve(path, title: str, loss_history, epoch_history, iterations_per_epo
         ax.plot(*zip(*val, strict=True), "o-", color="tab:orange", label="val loss (epoch)")
     ax.set(xlabel="iteration", ylabel="loss per caption", title=title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    reward = [(e["epoch"] * iterations_per_epoch, e["train_reward"]) for e in epoch_history if "train_reward" in e]
+    if reward:  # self-critical training: its loss is a policy gradient's, the reward is what it raises
+        ax.set_ylabel("policy-gradient loss")
+        right = ax.twinx()
+        right.plot(*zip(*reward, strict=True), "s-", color="tab:green", label="mean CIDEr-D reward (epoch)")
+        right.set_ylabel("reward")
+        handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+        ax.legend(handles=handles, fontsize=8)
+    else:
+        ax.legend()
     _save(fig, path)
 
 
@@ -151,10 +160,12 @@ def seed_scores(path, rows: list[dict], metrics=("BLEU-4", "CIDEr-D"), confidenc
     _save(fig, path)
 
 
-def caption_grid(path, title: str, samples: list[dict], images=None, cols: int = 4) -> None:
-    """Images with their ground truth, greedy and beam captions.
+def caption_grid(
+    path, title: str, samples: list[dict], images=None, cols: int = 4, lines=(("greedy", "greedy"), ("beam", "beam"))
+) -> None:
+    """Images with their ground truth and captions: ``lines`` gives (key, label) of each caption shown.
 
-    samples: [{image, gt: [str], greedy: str, beam: str}]; images: (m, S, S, 3) uint8 or None
+    samples: [{image, gt: [str], <key>: str or None, ...}]; images: (m, S, S, 3) uint8 or None
     (COCO offline: no pixels, the panel shows text only).
     """
     rows = int(np.ceil(len(samples) / cols))
@@ -165,10 +176,8 @@ def caption_grid(path, title: str, samples: list[dict], images=None, cols: int =
             ax.imshow(images[s["image"]], interpolation="nearest")
         else:
             ax.text(0.5, 0.5, f"image {s['image']}\n(no pixels stored)", ha="center", va="center", color="0.5")
-        lines = [f"GT: {s['gt'][0]}", f"greedy: {s['greedy']}"]
-        if s.get("beam") is not None:
-            lines.append(f"beam: {s['beam']}")
-        wrapped = "\n".join(textwrap.fill(line, 42) for line in lines)
+        shown = [f"GT: {s['gt'][0]}"] + [f"{label}: {s[key]}" for key, label in lines if s.get(key) is not None]
+        wrapped = "\n".join(textwrap.fill(line, 42) for line in shown)
         ax.set_title(wrapped, fontsize=8, loc="left")
         ax.axis("off")
     for ax in list(axes.flat)[len(samples) :]:

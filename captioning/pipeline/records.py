@@ -7,6 +7,7 @@ file                record                 written by -> read by
 ``history.json``    :class:`History`       train -> collect
 ``scores.json``     :class:`Scores`        score -> collect, register
 ``image_scores.npz``:class:`ImageScores`   score -> collect
+``samples.json``    :class:`Samples`       score -> collect (and the run's MLflow artifacts)
 ``selection/<grid>.json`` :class:`GridChoice` select -> the workflow (which point trains ``confirm_seeds``)
 ``.resume/state.json`` :class:`ResumeState` train -> train (an interrupted run)
 ==================  =====================  ===========================================
@@ -122,6 +123,12 @@ class History(_JsonRecord):
     def best_epoch(self) -> int:
         return self.summary["best_epoch"]
 
+    def val_at_best(self, metric: str) -> float:
+        """The val ``metric`` of the epoch whose parameters the run kept (its best by its own selection metric)."""
+        if metric == self.select_metric or self.best_epoch < 1:
+            return self.best_val
+        return self.epoch_history[self.best_epoch - 1][f"val_{metric}"]
+
     @property
     def seconds(self) -> float:
         return self.summary["seconds"]
@@ -145,6 +152,20 @@ class Scores(_JsonRecord):
     random_caption_bleu: float  # the notebook's BLEU-1 of a sampled caption against the first reference
     model_uri: str
     confirm: bool  # a confirmation seed: one only its grid's best point trains
+    init_from: str | None  # a self-critical run's start (the experiment it fine-tuned)
+    health: dict  # caption health of the greedy captions: evaluation.caption_health
+
+
+@dataclass(frozen=True)
+class Samples(_JsonRecord):
+    """A run's captions of the first test images, beside their references."""
+
+    KIND: ClassVar[str] = "samples"
+    INDENT: ClassVar[int | None] = 2
+
+    experiment: str
+    seed: int
+    samples: list  # [{image, gt: [str], greedy: str, beam: str | None}]
 
 
 @dataclass(frozen=True)

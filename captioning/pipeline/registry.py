@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..metrics import METRIC_NAMES
-from .mlflow_compat import has_error_code
+from .mlflow_compat import has_error_code, tracking_uri
 from .records import DECODERS, RunRecord, Scores
 from .selection import Selection
 from .tracking import Tracking, client_for
@@ -66,13 +66,14 @@ def register_version(client, name: str, record: RunRecord, model_uri: str, alias
     if existing:
         version = max(existing, key=lambda v: int(v.version))
     else:
-        version = client.create_model_version(
-            name,
-            source=model_uri,
-            run_id=record.run_id,
-            model_id=model_uri.removeprefix("models:/"),
-            tags={"experiment": record.experiment, "seed": str(record.seed)},
-        )
+        with tracking_uri(client.tracking_uri):  # MLflow resolves a models:/ source through the global URI
+            version = client.create_model_version(
+                name,
+                source=model_uri,
+                run_id=record.run_id,
+                model_id=model_uri.removeprefix("models:/"),
+                tags={"experiment": record.experiment, "seed": str(record.seed)},
+            )
     client.set_registered_model_alias(name, alias, version.version)
     return str(version.version)
 

@@ -16,13 +16,20 @@ from ..atomic import write_text
 from ..checkpoint import load_model
 from ..data import layout
 from ..data.coco import load_coco_data
-from ..evaluation import RANDOM_CAPTION_BLEU, decode_images, eval_images, evaluate_model, split_references
+from ..evaluation import (
+    RANDOM_CAPTION_BLEU,
+    caption_health,
+    decode_images,
+    eval_images,
+    evaluate_model,
+    split_references,
+)
 from ..metrics import corpus_scores, human_agreement, image_stats
 from .experiment import Experiment, blind
 from .lineage import log_dataset
 from .mlflow_model import log_captioner, read_pca
 from .plots import caption_grid
-from .records import DECODERS, ImageScores, RunRecord, Scores
+from .records import DECODERS, ImageScores, RunRecord, Samples, Scores
 from .tracking import MlflowRun, check_uri
 
 SPLIT = layout.TEST_SPLIT
@@ -73,7 +80,7 @@ def _compute(model, data, exp: Experiment, seed: int, images, settings: ScoreSet
         {"image": int(i), "gt": refs[int(i)], **{d: hyps.get(d, {}).get(int(i)) for d in DECODERS}}
         for i in images[: settings.n_samples]
     ]
-    return stats, corpus, random_bleu, samples
+    return stats, corpus, random_bleu, samples, caption_health(hyps["greedy"], settings.max_length)
 
 
 def _label(exp: Experiment, decoder: str) -> str:
@@ -133,9 +140,9 @@ def score_run(
     data = blind(load_coco_data(data_dir, splits=(SPLIT,)), exp.features, seed)
     model, _ = load_model(model_path)
     images = eval_images(data, SPLIT, settings.max_images)
-    stats, corpus, random_bleu, samples = _compute(model, data, exp, seed, images, settings)
+    stats, corpus, random_bleu, samples, health = _compute(model, data, exp, seed, images, settings)
     ImageScores(exp.name, seed, images, stats).write(files.image_scores)
-    write_text(files.samples, json.dumps(samples, indent=2))
+    Samples(exp.name, seed, samples).write(files.samples)
     caption_grid(files.grid, f"{exp.name} (seed {seed}) on {SPLIT}", samples, load_images(data_dir, SPLIT))
     check_uri(record.tracking_uri)
     run = MlflowRun(record.tracking_uri, run_id=record.run_id, reopen=False)  # stays FINISHED
@@ -154,6 +161,8 @@ def score_run(
         random_caption_bleu=random_bleu,
         model_uri=model_uri,
         confirm=confirm,
+        init_from=exp.init_from,
+        health=health,
     ).write(files.scores)
     shown = "; ".join(
         f"{_label(exp, d)} BLEU-4 {s['BLEU-4']:.3f}, CIDEr-D {s['CIDEr-D']:.3f}" for d, s in corpus.items()

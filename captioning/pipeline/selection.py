@@ -15,6 +15,8 @@ import pandas as pd
 
 from ..errors import CaptioningError
 
+SELECT_METRIC = "BLEU-4"  # the val score every run is compared by (a self-critical run's best epoch is its own)
+
 
 class SelectionError(CaptioningError, ValueError):
     """Val cannot select what the report needs."""
@@ -42,10 +44,13 @@ class Selection:
 
     @classmethod
     def by_val(cls, runs: pd.DataFrame) -> Selection:
+        """Each group's best, then the best of those (a grid competes through its chosen point only)."""
         val = runs.groupby("experiment", sort=False)["val_select"].mean()
         first = runs.drop_duplicates("experiment").set_index("experiment")
-        seeing = [e for e in val.index if first.loc[e, "features"] == "image"]
-        blind = [e for e in val.index if first.loc[e, "features"] != "image"]
+        in_group = best_in_groups(runs)
+        chosen = [e for e in val.index if in_group[first.loc[e, "group"]] == e]
+        seeing = [e for e in chosen if first.loc[e, "features"] == "image"]
+        blind = [e for e in chosen if first.loc[e, "features"] != "image"]
         if not seeing:
             raise SelectionError("collect: no image-conditioned experiment (features: image) to report")
-        return cls(best_in_groups(runs), val[seeing].idxmax(), val[blind].idxmax() if blind else None)
+        return cls(in_group, val[seeing].idxmax(), val[blind].idxmax() if blind else None)

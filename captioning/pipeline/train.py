@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..checkpoint import CheckpointError, TrainingCheckpoint
+from ..checkpoint import CheckpointError, TrainingCheckpoint, load_model
 from ..data import layout
 from ..data.coco import load_coco_data
 from ..model import CaptioningRNN
 from ..provenance import numerics
+from ..scst import ScstConfig, ScstSolver
 from ..solver import CaptioningSolver
 from .experiment import Experiment, blind
 from .lineage import PARENT, ROLE, log_dataset, parent_run, standard_tags, supersede
@@ -27,6 +28,7 @@ from .tracking import MlflowRun, Tracking, client_for, git_commit
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.npz"  # in the run's .resume/ directory while it trains
+INIT_RUN = "captioning.init_run_id"  # a self-critical run's tag: the run whose checkpoint it started from
 
 
 def _resume_point(resume_dir: Path, fingerprint: str, tracking: Tracking):
@@ -57,9 +59,10 @@ def _resume_point(resume_dir: Path, fingerprint: str, tracking: Tracking):
     return checkpoint, run_id
 
 
-def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, data_dir, dataset_source, n_captions):
+def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, data_dir, dataset_source, n_captions, init_run):
     """The MLflow run of this experiment and seed: a new child of the experiment's parent run (superseding
-    older runs of this experiment and seed), or the interrupted run ``run_id`` reopened."""
+    older runs of this experiment and seed), or the interrupted run ``run_id`` reopened.  ``init_run``: the
+    run whose checkpoint a self-critical run starts from (tag ``captioning.init_run_id``)."""
     commit = git_commit()
     params = {
         **exp.training_config(),
@@ -83,6 +86,8 @@ def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, data_dir, dat
     mine = {ROLE: "seed", "experiment": exp.name, "seed": str(seed)}
     tags = {**mine, "group": exp.group, "cell_type": exp.cell_type, **standard_tags()}
     tags[PARENT] = parent_run(client, where.experiment_id, exp)
+    if init_run is not None:
+        tags[INIT_RUN] = init_run
     run = MlflowRun(where.uri, where.experiment_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
     run.log_params(params)
     log_dataset(client, run.run_id, f"{params['dataset']}-trainval", params["dataset_id"], dataset_source, "training")
@@ -104,32 +109,50 @@ class _Setup:
     resume_dir: Path
 
 
-def _build(data_dir, exp: Experiment, seed: int, where: Tracking, out: Path, progress, dataset_source) -> _Setup:
+def _start_from(init_dir: Path, data: dict) -> tuple[CaptioningRNN, str]:
+    """The trained model a self-critical run starts from, checked against the data; and its MLflow run id."""
+    path = init_dir / "model.npz"
+    model, ck = load_model(path)
+    words = [data["idx_to_word"][i] for i in range(len(data["idx_to_word"]))]
+    if ck.idx_to_word != words:
+        raise CheckpointError(
+            f"checkpoint {path} was trained with another vocabulary ({len(ck.idx_to_word)} words) than the "
+            f"data's ({len(words)} words); retrain it on these data"
+        )
+    if model.input_dim != data["train_features"].shape[1]:
+        raise CheckpointError(
+            f"checkpoint {path} takes {model.input_dim} image features, the data's PCA gives "
+            f"{data['train_features'].shape[1]}; retrain it with this pca.dim"
+        )
+    return model, RunRecord.read(init_dir / "run.json").run_id
+
+
+def _build(data_dir, exp, seed, where: Tracking, out: Path, progress, dataset_source, init_dir) -> _Setup:
     resume_dir = out / ".resume"
     resume_dir.mkdir(parents=True, exist_ok=True)
     data = blind(load_coco_data(data_dir), exp.features, seed)
-    model = CaptioningRNN(
-        data["word_to_idx"],
-        input_dim=data["train_features"].shape[1],
-        wordvec_dim=exp.wordvec_dim,
-        hidden_dim=exp.hidden_dim,
-        cell_type=exp.cell_type,
-        seed=seed,
-    )
+    init_run = None
+    if exp.objective == "cider":
+        model, init_run = _start_from(Path(init_dir), data)
+    else:
+        model = CaptioningRNN(
+            data["word_to_idx"],
+            input_dim=data["train_features"].shape[1],
+            wordvec_dim=exp.wordvec_dim,
+            hidden_dim=exp.hidden_dim,
+            cell_type=exp.cell_type,
+            seed=seed,
+        )
     fingerprint = exp.fingerprint(seed)
     ckpt, run_id = _resume_point(resume_dir, fingerprint, where)
-    run = _open_run(where, exp, seed, run_id, data_dir, dataset_source, len(data["train_captions"]))
+    run = _open_run(where, exp, seed, run_id, data_dir, dataset_source, len(data["train_captions"]), init_run)
     ResumeState(run.run_id, where.uri, fingerprint).write(resume_dir / ResumeState.FILE)
-    solver = CaptioningSolver(
-        model,
-        data,
-        exp.solver_config(seed),
-        print_every=0,
-        verbose=True,
-        progress=progress,
-        checkpoint_path=resume_dir / CHECKPOINT,
-        sinks=[run],
-    )
+    edges = dict(print_every=0, verbose=True, progress=progress, checkpoint_path=resume_dir / CHECKPOINT, sinks=[run])
+    if exp.objective == "cider":
+        scst = ScstConfig(exp.samples, exp.baseline, max_length=data["train_captions"].shape[1] - 1)
+        solver = ScstSolver(model, data, exp.solver_config(seed), scst, **edges)
+    else:
+        solver = CaptioningSolver(model, data, exp.solver_config(seed), **edges)
     return _Setup(exp, seed, solver, run, ckpt, resume_dir)
 
 
@@ -172,6 +195,7 @@ def train_run(
     out_dir,
     progress: bool = True,
     dataset_source: str | None = None,
+    init_dir=None,
 ) -> str:
     """Train one experiment and seed into ``out_dir``; ``tracking`` is the config's ``mlflow`` section.
 
@@ -179,11 +203,13 @@ def train_run(
     by default, its directory) and its experiment's parent run; the score step adds the
     model.  An interrupted run (Ctrl-C, a kill, ``scancel``) resumes from
     ``out_dir/.resume/`` and continues its MLflow run when that run is on the server in force.
+    A self-critical experiment (objective ``cider``) starts from ``init_dir``: the run directory
+    (``model.npz``, ``run.json``) of the experiment it fine-tunes, same seed.
     """
     dataset_source = dataset_source or str(Path(data_dir).resolve())
     exp, out = Experiment.from_params(experiment), Path(out_dir)
     where = Tracking.in_force(tracking)
-    s = _build(data_dir, exp, seed, where, out, progress, dataset_source)
+    s = _build(data_dir, exp, seed, where, out, progress, dataset_source, init_dir)
     try:  # any failure from here on leaves the run FAILED, never RUNNING
         summary = s.solver.train(resume_from=s.resume_from)
         history = _write_outputs(s, summary, out)

@@ -22,6 +22,7 @@ DATA = f"{config['data_root']}/{DATASET}"
 RUNS = f"{config['runs_root']}/{DATASET}"
 RESULTS = config["results_dir"]
 EXPERIMENTS = list(SWEEP.experiments)
+SCST_EXPERIMENTS = [n for n, e in SWEEP.experiments.items() if e.objective == "cider"]
 CONFIRMATIONS = SWEEP.confirmations()  # {grid: (its points, the seeds val's pick of them trains too)}
 # Jobs read the tracking settings from the config when they start (never as a rule's input
 # or parameter, so a change of server or experiment retrains nothing).
@@ -76,6 +77,19 @@ def grid_histories(wildcards):
     """The history.json of every point of grid ``group`` and every seed they all train."""
     points = CONFIRMATIONS[wildcards.group][0]
     return [f"{RUNS}/{p}/seed{s}/history.json" for p in points for s in SWEEP.experiments[p].seeds]
+
+
+def init_run(wildcards):
+    """A self-critical run's start: the checkpoint and record of the run it fine-tunes (same seed); else nothing."""
+    exp = SWEEP.experiments[wildcards.exp]
+    if exp.objective != "cider":
+        return []
+    return [f"{RUNS}/{exp.init_from}/seed{wildcards.seed}/{name}" for name in ("model.npz", "run.json")]
+
+
+def init_dir(wildcards, input):
+    """A param: the directory of the run a self-critical run starts from (None for cross-entropy)."""
+    return str(Path(input.init[0]).parent) if input.init else None
 
 
 def is_confirmation(wildcards):

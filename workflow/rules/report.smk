@@ -7,6 +7,7 @@ rule collect:
         scores=all_runs("scores.json"),
         image_scores=all_runs("image_scores.npz"),
         histories=all_runs("history.json"),
+        samples=all_runs("samples.json"),
         human=rules.human_ceiling.output[0],
         first_histories=first_seed_runs("history.json"),
         loss_plots=first_seed_runs("loss.png"),
@@ -29,6 +30,12 @@ rule collect:
             caption="../report/grid.rst",
             category="Captions",
         ),
+        scst_grids=report(
+            expand(f"{RESULTS}/scst/{{exp}}.png", exp=SCST_EXPERIMENTS),
+            caption="../report/scst_grid.rst",
+            category="Captions",
+            subcategory="self-critical",
+        ),
     log:
         log("collect"),
     benchmark:
@@ -41,6 +48,7 @@ rule collect:
         out_dir=parent("summary_csv"),
         n_resamples=config["evaluation"]["bootstrap_resamples"],
         seed=config["evaluation"]["bootstrap_seed"],
+        data_dir=DATA,
     script:
         "../scripts/collect.py"
 

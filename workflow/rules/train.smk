@@ -5,6 +5,7 @@ rule train:
     input:
         data=TRAINING_INPUTS,
         gradcheck=rules.gradcheck.output[0],
+        init=init_run,
     output:
         model=run_path("model.npz"),
         history=run_path("history.json"),
@@ -22,6 +23,7 @@ rule train:
         experiment=train_params,
         data_dir=parent("data"),
         dataset_source=dataset_source(),
+        init_dir=init_dir,
     script:
         "../scripts/train.py"
 

@@ -17,4 +17,6 @@ run_step(
     out_dir=snakemake.params.out_dir,
     n_resamples=snakemake.params.n_resamples,
     seed=snakemake.params.seed,
+    sample_files=i.samples,
+    data_dir=snakemake.params.data_dir,
 )

@@ -14,4 +14,5 @@ run_step(
     tracking=snakemake.config["mlflow"],
     out_dir=Path(snakemake.output.model).parent,
     dataset_source=snakemake.params.dataset_source,
+    init_dir=snakemake.params.init_dir,
 )
