@@ -41,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_decode.py
 	$(BIN)/python bench/bench_coco_scale.py
 	$(BIN)/python bench/bench_cores.py
+	$(BIN)/python bench/bench_scst.py
+	$(BIN)/python bench/bench_blas_kernel.py
 
 # Re-pin every dependency from a clean resolve (run after editing pyproject.toml).
 lock:

@@ -117,3 +117,59 @@ def test_the_default_sweep_has_a_grid_and_both_cells():
     for group, names in grids.items():
         keys = raw["experiments"][group]["grid"]
         assert len(names) == len(list(itertools.product(*keys.values())))
+
+
+LSTM = {"cell_type": "lstm", "wordvec_dim": 16, "hidden_dim": 32, "seeds": [0, 1]}
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        (
+            {"objective": "cider", "init_from": "nope"},
+            "experiments.x.init_from: 'nope' is not an experiment of the sweep",
+        ),
+        ({"objective": "cider", "init_from": "lstm", "hidden_dim": 64}, "experiments.x.hidden_dim: 64 disagrees with"),
+        ({"objective": "cider", "init_from": "lstm", "cell_type": "rnn"}, "experiments.x.cell_type: 'rnn' disagrees"),
+        ({"objective": "cider", "init_from": "lstm", "seeds": [2]}, "experiments.x.seeds: 'lstm' has no seed 2"),
+        ({"objective": "cider", "init_from": "lstm", "samples": 1}, "experiments.x.samples: the mean baseline needs"),
+        ({"objective": "cider"}, "experiments.x.init_from: objective cider fine-tunes a trained experiment"),
+        ({"init_from": "lstm"}, "experiments.x.init_from: only a self-critical experiment (objective: cider) has it"),
+        ({"objective": "cider", "init_from": "y"}, "experiments.y.init_from: 'x' starts a cycle (x -> y -> x)"),
+        ({"objective": "sgd"}, "experiments.x.objective: 'sgd' is not one of ['xe', 'cider']"),
+    ],
+)
+def test_bad_fine_tuning_is_a_one_line_error_naming_the_key(block, message):
+    with pytest.raises(ConfigError) as err:
+        sweep({"lstm": LSTM, "x": block, "y": {"objective": "cider", "init_from": "x"}})
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_fine_tuning_takes_its_start_s_architecture_and_seeds_and_grids_work_on_its_keys():
+    s = sweep(
+        {
+            "lstm": LSTM,
+            "tune": {
+                "objective": "cider",
+                "init_from": "lstm",
+                "grid": {"learning_rate": [1e-5, 5e-5], "samples": [2, 5]},
+            },
+            "greedy": {"objective": "cider", "init_from": "lstm", "baseline": "greedy", "samples": 1, "seeds": [1]},
+        }
+    )
+    assert list(s.experiments) == [
+        "lstm",
+        "tune-lr1e-05-n2",
+        "tune-lr1e-05-n5",
+        "tune-lr5e-05-n2",
+        "tune-lr5e-05-n5",
+    ] + ["greedy"]
+    t = s.experiments["tune-lr5e-05-n5"]
+    assert (t.cell_type, t.wordvec_dim, t.hidden_dim, t.seeds, t.lr_decay) == ("lstm", 16, 32, (0, 1), 1.0)
+    assert (
+        t.solver_config(0).select_metric == "CIDEr-D"
+        and s.experiments["lstm"].solver_config(0).select_metric == "BLEU-4"
+    )
+    assert {"objective", "init_from", "samples", "baseline"} <= set(t.training_config())
+    assert not {"objective", "init_from", "samples", "baseline"} & set(s.experiments["lstm"].training_config())
+    assert s.experiments["greedy"].seeds == (1,) and s.experiments["greedy"].learning_rate == 5e-5
