@@ -70,3 +70,23 @@ def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
         except ProcessLookupError:
             pass
         proc.wait(5)
+
+
+def kill_mid_epoch(code: str, checkpoint, timeout: float = 120) -> None:
+    """Run ``python -c code`` (a training that checkpoints every epoch) and SIGKILL it inside an epoch after
+    its second checkpoint; fail if it finished first."""
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.time() + timeout
+        while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        mtime = checkpoint.stat().st_mtime_ns
+        while checkpoint.stat().st_mtime_ns == mtime and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.005)  # a later epoch's checkpoint: kill inside the next epoch
+        time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the training run finished before it could be killed"

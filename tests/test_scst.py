@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import tiny_model
+from helpers import kill_mid_epoch, tiny_model
 from pycocoevalcap.cider.cider import Cider
 from scipy.stats import chisquare
 
@@ -258,26 +258,9 @@ scst(cross_entropy_model(data), data, epochs=40, eval_images=0, checkpoint_path=
 
 def test_a_killed_scst_run_resumes_bitwise(tmp_path):
     import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
     ckpt = tmp_path / "scst.npz"
-    code = KILLED_SCST.format(tests=os.path.dirname(__file__), ckpt=str(ckpt))
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    try:
-        deadline = time.time() + 120
-        while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-        mtime = ckpt.stat().st_mtime_ns
-        while ckpt.stat().st_mtime_ns == mtime and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.005)  # a later epoch's checkpoint: kill inside the next epoch
-        time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_mid_epoch(KILLED_SCST.format(tests=os.path.dirname(__file__), ckpt=str(ckpt)), ckpt)
     data = toy_data()
     resumed = scst(cross_entropy_model(data), data, epochs=40, eval_images=0, checkpoint_path=ckpt)
     resumed.train(resume_from=ckpt)

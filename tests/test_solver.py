@@ -1,15 +1,11 @@
 """CaptioningSolver: the notebook's overfit check, checkpoints, bitwise resume, divergence, clipping, sinks."""
 
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
-from helpers import tiny_model
+from helpers import kill_mid_epoch, tiny_model
 
 from captioning import CaptioningRNN
 from captioning.checkpoint import CheckpointError, load_model
@@ -103,20 +99,7 @@ KILLED_RUN = textwrap.dedent("""
 
 def test_resume_after_a_process_is_killed_mid_epoch(small_dataset, tmp_path):
     ckpt = tmp_path / "run.npz"
-    code = KILLED_RUN.format(tests=os.path.dirname(__file__), data=str(small_dataset), ckpt=str(ckpt))
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    try:
-        deadline = time.time() + 120
-        while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        mtime = ckpt.stat().st_mtime_ns
-        while ckpt.stat().st_mtime_ns == mtime and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.005)  # wait for a later epoch's checkpoint, then kill inside the next epoch
-        time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the training run finished before it could be killed"
+    kill_mid_epoch(KILLED_RUN.format(tests=os.path.dirname(__file__), data=str(small_dataset), ckpt=str(ckpt)), ckpt)
     data = load_coco_data(small_dataset)
     resumed = solver(make(data), data, checkpoint_path=ckpt, num_epochs=200, eval_images=0)
     resumed.train(resume_from=ckpt)
