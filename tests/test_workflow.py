@@ -52,8 +52,9 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     rnn = {e: np.mean([float(r["val_select"]) for r in runs if r["experiment"] == e]) for e in ("rnn-h32", "rnn-h48")}
     best_rnn = max(rnn, key=rnn.get)
     assert {e: table[e]["best_in_group"] for e in rnn} == {e: str(e == best_rnn) for e in rnn}
+    # the comparisons start from the best cross-entropy experiment (the fine-tuned one is compared with its start)
     seeing = {e: float(table[e]["val_select"]) for e in table if table[e]["features"] == "image"}
-    best = max(seeing, key=seeing.get)
+    best = max((e for e in seeing if not table[e]["init_from"]), key=seeing.get)
     for exp, row in table.items():
         assert row["vs_best"] == ("" if exp == best else best)
         assert row["vs_blind"] == ("" if exp == "lstm_blind" else "lstm_blind")

@@ -298,14 +298,23 @@ def _verdict(p: float, seeds: tuple[int, int]) -> str:
 
 def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples: int) -> str:
     """The best experiment by val, on test, against the best of every other cell type and the blind baseline."""
-    best = rows.loc[selection.best]
+    best, champion = rows.loc[selection.best], rows.loc[selection.champion]
     d = HEADLINE_DECODER
     out = [
-        f"* Best by val: `{selection.best}` ({best['cell_type']}), test {d} BLEU-4 {_ci(best, f'{d}_BLEU-4')}, "
-        f"CIDEr-D {_ci(best, f'{d}_CIDEr-D')}; human agreement BLEU-4 {human['BLEU-4']:.3f}, "
-        f"CIDEr-D {human['CIDEr-D']:.3f}."
+        f"* Best by val: `{selection.champion}` ({champion['cell_type']}), test {d} BLEU-4 "
+        f"{_ci(champion, f'{d}_BLEU-4')}, CIDEr-D {_ci(champion, f'{d}_CIDEr-D')}; human agreement BLEU-4 "
+        f"{human['BLEU-4']:.3f}, CIDEr-D {human['CIDEr-D']:.3f}."
     ]
-    seeing = rows[(rows["features"] == "image") & (rows["cell_type"] != best["cell_type"]) & rows["best_in_group"]]
+    if selection.champion != selection.best:
+        out.append(
+            f"* The best cross-entropy experiment by val, which the comparisons below start from: `{selection.best}`."
+        )
+    seeing = rows[
+        (rows["features"] == "image")
+        & (rows["cell_type"] != best["cell_type"])
+        & rows["best_in_group"]
+        & ~rows["init_from"].astype(bool)  # like with like: cross-entropy against cross-entropy
+    ]
     for cell, g in seeing.groupby("cell_type"):
         other = g["val_select"].idxmax()
         r = rows.loc[other]
@@ -315,6 +324,14 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
             f"{cell.upper()} by val), {seeds[0]} vs {seeds[1]} seeds: Δ BLEU-4 {_ci(r, 'vs_best_BLEU-4', True, True)} "
             f"(p {_p(r['vs_best_BLEU-4_p'], n_resamples)}), Δ CIDEr-D {_ci(r, 'vs_best_CIDEr-D', True, True)} "
             f"(p {_p(r['vs_best_CIDEr-D_p'], n_resamples)}): {_verdict(r['vs_best_BLEU-4_p'], seeds)}."
+        )
+    for exp, r in rows[rows["init_from"].astype(bool)].iterrows():
+        seeds = (int(r["seeds"]), int(r["seeds"]))
+        out.append(
+            f"* Self-critical: `{exp}` minus `{r['init_from']}`, seed for seed ({seeds[0]}): Δ CIDEr-D "
+            f"{_ci(r, 'vs_init_CIDEr-D', True)} (p {_p(r['vs_init_CIDEr-D_p'], n_resamples)}), Δ BLEU-4 "
+            f"{_ci(r, 'vs_init_BLEU-4', True)} (p {_p(r['vs_init_BLEU-4_p'], n_resamples)}): "
+            f"{_verdict(r['vs_init_CIDEr-D_p'], seeds)}."
         )
     if selection.blind is not None:
         seeds = (int(best["seeds"]), int(best["vs_blind_seeds"]))
@@ -414,8 +431,8 @@ def collect(
         if r["features"] == "image"  # the image-blind baselines would flatten the scale
     ]
     seed_scores(out / "seed_scores.png", spread, COMPARED, CONFIDENCE)
-    best = table.set_index("experiment").loc[selection.best]
+    best = table.set_index("experiment").loc[selection.champion]
     return (
-        f"collected {len(runs)} runs of {len(table)} experiments into {out}: best by val {selection.best}, "
+        f"collected {len(runs)} runs of {len(table)} experiments into {out}: best by val {selection.champion}, "
         f"test {HEADLINE_DECODER} BLEU-4 {_ci(best, f'{HEADLINE_DECODER}_BLEU-4')}"
     )

@@ -114,7 +114,7 @@ def register_sweep(summary_csv, runs_csv, run_files, score_files, tracking: dict
         name = f"{where.experiment_name}-{exp}"
         version = register_version(client, name, *best_seed[exp], BEST, f"{exp}: its best seed by val")
         out["models"][exp] = {"model": name, "version": version, "alias": BEST, "seed": seed}
-    champ = Selection.by_val(runs).best
+    champ = Selection.by_val(runs).champion
     if champ in best_seed:  # the sweep's best by val, when its run lives on this server
         name = where.experiment_name
         version = register_version(client, name, *best_seed[champ], CHAMPION, "the sweep's best experiment by val")

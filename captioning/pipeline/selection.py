@@ -36,11 +36,14 @@ def best_in_groups(runs: pd.DataFrame) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Selection:
-    """What val chose: each group's best experiment, the best image-conditioned one, the best image-blind one."""
+    """What val chose: each group's best experiment; the best image-conditioned cross-entropy experiment
+    (what comparisons of cells and of the image-blind baseline start from); the best image-blind one; and
+    the champion, the best image-conditioned experiment of all (a fine-tuned one too)."""
 
     best_in_group: dict
     best: str
     blind: str | None
+    champion: str
 
     @classmethod
     def by_val(cls, runs: pd.DataFrame) -> Selection:
@@ -51,6 +54,9 @@ class Selection:
         chosen = [e for e in val.index if in_group[first.loc[e, "group"]] == e]
         seeing = [e for e in chosen if first.loc[e, "features"] == "image"]
         blind = [e for e in chosen if first.loc[e, "features"] != "image"]
-        if not seeing:
-            raise SelectionError("collect: no image-conditioned experiment (features: image) to report")
-        return cls(in_group, val[seeing].idxmax(), val[blind].idxmax() if blind else None)
+        # (read back from runs.csv, an empty init_from is NaN)
+        tuned = set(first.index[first["init_from"].fillna("").astype(bool)]) if "init_from" in first else set()
+        trained = [e for e in seeing if e not in tuned]
+        if not trained:
+            raise SelectionError("collect: no image-conditioned cross-entropy experiment (features: image) to report")
+        return cls(in_group, val[trained].idxmax(), val[blind].idxmax() if blind else None, val[seeing].idxmax())
