@@ -65,6 +65,14 @@ def started(cmd, env):
     )
 
 
+def post_error(url: str, text: str) -> tuple[int, dict]:
+    """POST ``text`` as JSON, expecting an HTTP error: (status, the error's JSON body)."""
+    req = urllib.request.Request(url, text.encode(), {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=60)
+    return info.value.code, json.loads(info.value.read())
+
+
 def post(url: str, body: dict) -> dict:
     req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as r:
@@ -171,6 +179,7 @@ def test_the_champion_captions_raw_features_through_pyfunc(smoke, monkeypatch):
     assert all(isinstance(c, str) and c for c in captions)
     with pytest.raises(Exception, match=r"shape"):
         model.predict(raw[:, :100])
+    assert model.predict(np.zeros((0, raw.shape[1]), dtype=np.float32)) == []  # an empty batch, no captions
 
 
 def test_mlflow_models_serve_answers_a_rest_request(smoke):
@@ -185,10 +194,21 @@ def test_mlflow_models_serve_answers_a_rest_request(smoke):
         wait_for(answers(f"http://127.0.0.1:{port}/ping", proc), 180, "mlflow models serve")
         raw = raw_test_features(work)
         answer = post(f"http://127.0.0.1:{port}/invocations", {"inputs": raw.tolist()})
+        refused = {}
+        for row, value in ((2, float("nan")), (1, float("inf")), (4, float("-inf"))):
+            bad = raw.tolist()
+            bad[row][7] = value
+            refused[row] = post_error(f"http://127.0.0.1:{port}/invocations", json.dumps({"inputs": bad}))
     finally:
         stop(proc)
     run_id = MlflowClient(uri_of(work)).get_model_version_by_alias(EXPERIMENT, "champion").run_id
     assert answer["predictions"] == reference_captions(work, run_id, raw)
+    for row, (status, body) in refused.items():  # a silent wrong answer before: HTTP 200 with the caption ""
+        assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert (
+            f"Captioner.predict: row {row} holds NaN or infinite features; every feature must be finite"
+            in body["message"]
+        )
 
 
 def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliases(smoke):

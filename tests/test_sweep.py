@@ -173,3 +173,22 @@ def test_fine_tuning_takes_its_start_s_architecture_and_seeds_and_grids_work_on_
     assert {"objective", "init_from", "samples", "baseline"} <= set(t.training_config())
     assert not {"objective", "init_from", "samples", "baseline"} & set(s.experiments["lstm"].training_config())
     assert s.experiments["greedy"].seeds == (1,) and s.experiments["greedy"].learning_rate == 5e-5
+
+
+def test_an_experiment_that_cannot_fit_its_job_is_refused_at_planning_time():
+    from captioning.pipeline.experiment import check_memory, memory_mb
+
+    s = sweep({"lstm": {**LSTM, "wordvec_dim": 100_000_000}, "tune": {"objective": "cider", "init_from": "lstm"}})
+    with pytest.raises(ConfigError) as err:
+        check_memory(s, 1004, 512, 3000, "sweep.yaml")
+    need = memory_mb(s.experiments["lstm"], 1004, 512)
+    assert str(err.value) == (
+        f"sweep.yaml: experiments.lstm.wordvec_dim: 100000000 makes a training job need about {need:,.0f} MB, "
+        "more than the 3,000 MB it asks for (the train rule's mem_mb)"
+    )
+    embedding = 4 * 1004 * 100_000_000  # bytes of one float32 copy of the word embedding
+    assert 6 * embedding < need * 2**20 < 10 * embedding  # six copies, and a batch's word vectors
+    wide = sweep({"r": {"cell_type": "rnn", "batch_size": 200_000, "hidden_dim": 64}})
+    with pytest.raises(ConfigError, match=r"experiments.r.batch_size: 200000 makes a training job need about"):
+        check_memory(wide, 1004, 512, 3000, "sweep.yaml")
+    check_memory(sweep({"lstm": LSTM}), 1004, 512, 3000)  # the usual sizes fit

@@ -189,6 +189,37 @@ class Sweep:
         return out
 
 
+LIBRARIES_MB = 500  # a training job's resident memory before any parameter: Python, NumPy, Numba, MLflow
+
+
+def memory_mb(exp: Experiment, vocab_size: int, input_dim: int, steps: int = 17) -> float:
+    """About how much memory (MB) a training job of ``exp`` holds: float32 parameters six times over
+    (weights, gradients, Adam's two moments, the best epoch's copy, the checkpoint being written) and a
+    batch's activations over ``steps`` time steps (inputs, gates, states, vocabulary scores)."""
+    V, D, W, H = vocab_size, input_dim, exp.wordvec_dim, exp.hidden_dim
+    G = (4 if exp.cell_type == "lstm" else 1) * H
+    params = V * W + D * H + H + W * G + H * G + G + H * V + V
+    rows = exp.batch_size * (exp.samples if exp.objective == "cider" else 1)
+    activations = rows * steps * (W + 2 * G + 2 * H + V)
+    return 4 * (6 * params + activations) / 2**20 + LIBRARIES_MB
+
+
+def check_memory(sweep: Sweep, vocab_size: int, input_dim: int, mem_mb: int, source: str = "sweep") -> None:
+    """Refuse, at planning time, an experiment whose training job would not fit in ``mem_mb``: one line
+    naming the setting that, set back to its default, saves the most, and the estimate."""
+    defaults = {k: getattr(Experiment("default"), k) for k in ("wordvec_dim", "hidden_dim", "batch_size", "samples")}
+    for name, exp in sweep.experiments.items():
+        need = memory_mb(exp, vocab_size, input_dim)
+        if need <= mem_mb:
+            continue
+        key = min(defaults, key=lambda k: memory_mb(replace(exp, **{k: defaults[k]}), vocab_size, input_dim))
+        where = f"{source}: experiments.{exp.group}" + ("" if exp.group == name else f" ({name})")
+        raise ConfigError(
+            f"{where}.{key}: {getattr(exp, key)} makes a training job need about {need:,.0f} MB, more than the "
+            f"{mem_mb:,} MB it asks for (the train rule's mem_mb)"
+        )
+
+
 def _resolve(name: str, experiments: dict, given: dict, resolved: dict, source: str, chain: tuple) -> Experiment:
     """``name`` checked and, if it fine-tunes another experiment, given that experiment's architecture."""
     if name in resolved:

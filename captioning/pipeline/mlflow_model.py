@@ -40,10 +40,14 @@ class Captioner(mlflow.pyfunc.PythonModel):
         from ..vocab import decode_captions
 
         X = np.asarray(model_input, dtype=np.float32)
+        if X.size == 0:
+            return []
         if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
-            raise ValueError(
-                f"Captioner.predict: expected raw features of shape (N, {self.mean.shape[0]}), got {X.shape}"
-            )
+            raise _bad_input(f"expected raw features of shape (N, {self.mean.shape[0]}), got {X.shape}")
+        finite = np.isfinite(X).all(axis=1)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            raise _bad_input(f"row {row} holds NaN or infinite features; every feature must be finite")
         feats = (X - self.mean.astype(np.float32)) @ self.components.T.astype(np.float32)
         if self.config["feature_mode"] != "image":  # an image-blind baseline sees no image
             feats = np.zeros_like(feats)
@@ -56,6 +60,14 @@ class Captioner(mlflow.pyfunc.PythonModel):
         )
         words = self.model.idx_to_word
         return decode_captions(tokens, [words[i] for i in range(len(words))], plain=True)
+
+
+def _bad_input(message: str):
+    """An error that MLflow's scoring server answers with HTTP 400 and this message (INVALID_PARAMETER_VALUE)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    return MlflowException(f"Captioner.predict: {message}", error_code=INVALID_PARAMETER_VALUE)
 
 
 def read_pca(data_dir) -> PCA:

@@ -2,10 +2,10 @@
 import re
 from pathlib import Path
 
-from captioning.data import layout
+from captioning.data import layout, scenes
 from captioning.errors import CaptioningError
 from captioning.pipeline.config import load_yaml, validate_file, validate_sweep
-from captioning.pipeline.experiment import Sweep
+from captioning.pipeline.experiment import Sweep, check_memory
 from captioning.pipeline.preflight import SlurmRequest, check_slurm_requests, start_tracking
 from captioning.pipeline.records import GridChoice
 from captioning.pipeline.snakemake_compat import RESOURCES, executor_name, pending_jobs
@@ -22,6 +22,14 @@ DATA = f"{config['data_root']}/{DATASET}"
 RUNS = f"{config['runs_root']}/{DATASET}"
 RESULTS = config["results_dir"]
 EXPERIMENTS = list(SWEEP.experiments)
+TRAIN_MEM_MB = 3000  # what a training job asks for (its first attempt; a retry asks for more)
+COCO_VOCABULARY = 1004  # words of the cs231n COCO archive's vocabulary
+if DATASET == "synthetic":
+    VOCABULARY = len(scenes.vocabulary(recall=config["synthetic"].get("captions") == "recall"))
+else:
+    VOCABULARY = COCO_VOCABULARY
+# an experiment that cannot fit its training job is refused now, not after minutes of training
+check_memory(SWEEP, VOCABULARY, config["pca"]["dim"], TRAIN_MEM_MB, SWEEP_FILE)
 SCST_EXPERIMENTS = [n for n, e in SWEEP.experiments.items() if e.objective == "cider"]
 CONFIRMATIONS = SWEEP.confirmations()  # {grid: (its points, the seeds val's pick of them trains too)}
 # Jobs read the tracking settings from the config when they start (never as a rule's input

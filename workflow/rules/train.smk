@@ -17,7 +17,7 @@ rule train:
         bench("train/{exp}/seed{seed}")
     threads: config["threads"]["train"]
     resources:
-        mem_mb=scaled(3000),
+        mem_mb=scaled(TRAIN_MEM_MB),
         runtime=scaled(240),
     params:
         experiment=train_params,
