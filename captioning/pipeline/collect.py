@@ -7,7 +7,6 @@ selection metric, averaged over seeds).  Every reported number is on test.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from ..metrics import METRIC_NAMES
 from ..provenance import describe
 from ..uncertainty import CONFIDENCE, MIN_SEEDS, N_RESAMPLES, paired_difference, score_interval
 from .plots import caption_grid, loss_comparison, metric_bars, seed_scores
-from .records import DECODERS, History, ImageScores, Samples, Scores
+from .records import DECODERS, History, HumanAgreement, ImageScores, Samples, Scores
 from .score import SPLIT, load_images
 from .selection import SELECT_METRIC, Selection
 
@@ -387,7 +386,8 @@ def collect(
     """
     out = Path(out_dir)
     runs = run_table([Scores.read(p) for p in score_files], [History.read(p) for p in history_files])
-    human = json.loads(Path(human_file).read_text())
+    agreement = HumanAgreement.read(human_file)
+    human = {"n_images": agreement.n_images, **agreement.scores}
     selection = Selection.by_val(runs)
     table = experiment_table(runs, image_statistics(runs, image_score_files), selection, n_resamples, seed)
     with atomic_path(out / "runs.csv") as tmp:

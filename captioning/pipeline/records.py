@@ -1,16 +1,13 @@
 """The files one workflow step hands to the next, as typed records: this module alone reads and writes them.
 
-==================  =====================  ===========================================
-file                record                 written by -> read by
-==================  =====================  ===========================================
-``run.json``        :class:`RunRecord`     train -> score, register
-``history.json``    :class:`History`       train -> collect
-``scores.json``     :class:`Scores`        score -> collect, register
-``image_scores.npz``:class:`ImageScores`   score -> collect
-``samples.json``    :class:`Samples`       score -> collect (and the run's MLflow artifacts)
-``selection/<grid>.json`` :class:`GridChoice` select -> the workflow (which point trains ``confirm_seeds``)
-``.resume/state.json`` :class:`ResumeState` train -> train (an interrupted run)
-==================  =====================  ===========================================
+* ``run.json``, :class:`RunRecord`: train -> score, register
+* ``history.json``, :class:`History`: train -> collect, select
+* ``scores.json``, :class:`Scores`: score -> collect, register
+* ``image_scores.npz``, :class:`ImageScores`: score -> collect
+* ``samples.json``, :class:`Samples`: score -> collect (and the run's MLflow artifacts)
+* ``human_agreement.json``, :class:`HumanAgreement`: human_ceiling -> collect
+* ``selection/<grid>.json``, :class:`GridChoice`: select -> the workflow (which point trains ``confirm_seeds``)
+* ``.resume/state.json``, :class:`ResumeState`: train -> train (an interrupted run)
 
 Each file carries its kind and :data:`FORMAT_VERSION`; a file of another kind or
 version, or one that cannot be parsed, is a one-line :class:`RecordError` naming it.
@@ -166,6 +163,18 @@ class Samples(_JsonRecord):
     experiment: str
     seed: int
     samples: list  # [{image, gt: [str], greedy: str, beam: str | None}]
+
+
+@dataclass(frozen=True)
+class HumanAgreement(_JsonRecord):
+    """The test references' leave-one-out agreement with each other (COCO's human baseline)."""
+
+    KIND: ClassVar[str] = "human_agreement"
+    INDENT: ClassVar[int | None] = 2
+
+    split: str
+    n_images: int
+    scores: dict  # {metric: value}
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,12 @@ Only this step and the human ceiling read the test split; training and selection
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 
-from ..atomic import write_text
 from ..checkpoint import load_model
 from ..data import layout
 from ..data.coco import load_coco_data
@@ -29,7 +27,7 @@ from .experiment import Experiment, blind
 from .lineage import log_dataset
 from .mlflow_model import log_captioner, read_pca
 from .plots import caption_grid
-from .records import DECODERS, ImageScores, RunRecord, Samples, Scores
+from .records import DECODERS, HumanAgreement, ImageScores, RunRecord, Samples, Scores
 from .tracking import MlflowRun, check_uri
 
 SPLIT = layout.TEST_SPLIT
@@ -176,6 +174,6 @@ def human_ceiling(data_dir, out_json, max_images: int | None = None) -> str:
     refs = split_references(data, SPLIT, eval_images(data, SPLIT, max_images))
     refs = {i: r for i, r in refs.items() if len(r) >= 2}
     scores = human_agreement(refs)
-    write_text(out_json, json.dumps({"split": SPLIT, "n_images": len(refs), **scores}, indent=2))
+    HumanAgreement(SPLIT, len(refs), scores).write(out_json)
     b4, cider = scores["BLEU-4"], scores["CIDEr-D"]
     return f"human agreement on {len(refs)} {SPLIT} images: BLEU-4 {b4:.3f}, CIDEr-D {cider:.3f}"
