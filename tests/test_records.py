@@ -9,10 +9,12 @@ from captioning.errors import CaptioningError
 from captioning.pipeline.records import (
     GridChoice,
     History,
+    HumanAgreement,
     ImageScores,
     RecordError,
     ResumeState,
     RunRecord,
+    Samples,
     Scores,
 )
 
@@ -33,6 +35,8 @@ SCORES = Scores(
         HISTORY,
         SCORES,
         ResumeState("abc", "http://127.0.0.1:5000", "f00"),
+        HumanAgreement("test", 60, {"BLEU-4": 0.4, "CIDEr-D": 2.2}),
+        Samples("lstm", 0, [{"image": 3, "gt": ["a red circle"], "greedy": "a circle", "beam": None}]),
         GridChoice("rnn", "rnn-h8", {"rnn-h8": 1}),
     ],
 )
