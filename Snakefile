@@ -37,3 +37,4 @@ rule all:
     input:
         rules.collect.output,
         rules.register.output,
+        selection_files(),  # a grid that newly confirms its pick: the checkpoint, then what it adds

@@ -76,6 +76,13 @@ def confirm_runs():
     return runs
 
 
+def selection_files():
+    """Each confirming grid's pick, a plain input of `all`: Snakemake runs a checkpoint whose output is missing
+    only for a job that needs it, and collect (whose inputs come through the checkpoint) looks up to date
+    until the checkpoint has run; after it, the runs it adds make collect and register run again."""
+    return [f"{RUNS}/selection/{group}.json" for group in CONFIRMATIONS]
+
+
 def all_runs(name):
     """An input function: the file ``name`` of every run, confirmation runs included."""
     return lambda wildcards: [f"{RUNS}/{e}/seed{s}/{name}" for e, s in SWEEP.runs() + confirm_runs()]
