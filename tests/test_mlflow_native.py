@@ -203,7 +203,7 @@ def test_mlflow_models_serve_answers_a_rest_request(smoke):
         stop(proc)
     run_id = MlflowClient(uri_of(work)).get_model_version_by_alias(EXPERIMENT, "champion").run_id
     assert answer["predictions"] == reference_captions(work, run_id, raw)
-    for row, (status, body) in refused.items():  # a silent wrong answer before: HTTP 200 with the caption ""
+    for row, (status, body) in refused.items():  # never an HTTP 200 with an empty caption
         assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
         assert (
             f"Captioner.predict: row {row} holds NaN or infinite features; every feature must be finite"
