@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CaptioningError
-from .mlflow_compat import has_error_code
+from .mlflow_compat import ENV_URI, has_error_code
 
-ENV_URI = "MLFLOW_TRACKING_URI"
 PROBE_TIMEOUT = 5.0  # seconds for the first request to a tracking server
 
 # Bounded HTTP retries for the MLflow client in a job (its defaults take minutes to
