@@ -15,17 +15,19 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(dest: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it to ``dest`` if the block succeeds.
 
     On an exception the temporary file is removed and ``dest`` is left untouched.
+    ``mode`` (e.g. ``0o600`` for a file holding a secret) holds from creation on;
+    by default the file gets the usual mode for the umask.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+    os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)  # mkstemp makes 0600
     try:
         yield tmp
         os.replace(tmp, dest)

@@ -9,6 +9,8 @@ module alone knows how those map to arrays and header fields.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from .atomic import atomic_path
 from .errors import CaptioningError
 
 FORMAT = "captioning-checkpoint-2"
+HEADER_KEYS = ("model", "idx_to_word", "solver", "optim_scalars", "rng", "state")
 MODEL_KEYS = ("input_dim", "wordvec_dim", "hidden_dim", "cell_type", "dtype")  # must match to resume
 
 
@@ -67,10 +70,15 @@ class TrainingCheckpoint:
     def load(cls, path) -> TrainingCheckpoint:
         header, arrays = _read(path)
         names = [k.removeprefix("params/") for k in arrays if k.startswith("params/")]
+        missing = [k for k in HEADER_KEYS if k not in header] + [k for k in ("loss_history",) if k not in arrays]
+        if missing or not names:
+            raise CheckpointError(f"checkpoint {path} is incomplete: no {(missing or ['params/*'])[0]}")
         optim = {n: dict(header["optim_scalars"].get(n, {})) for n in names}
         for key, value in arrays.items():
             if key.startswith("optim/"):
                 _, name, field = key.split("/", 2)
+                if name not in optim:
+                    raise CheckpointError(f"checkpoint {path}: optimizer state {key} has no parameter {name}")
                 optim[name][field] = value
         best = {n: arrays[f"best/{n}"] for n in names} if f"best/{names[0]}" in arrays else None
         return cls(
@@ -87,7 +95,7 @@ class TrainingCheckpoint:
         )
 
     def check_compatible(self, model) -> None:
-        """Refuse a checkpoint made for another vocabulary or model shape."""
+        """Refuse a checkpoint made for another vocabulary or model shape, or whose arrays do not fit the model."""
         if self.idx_to_word != [model.idx_to_word[i] for i in range(len(model.idx_to_word))]:
             raise CheckpointError(
                 f"{self.source} was made for another vocabulary ({len(self.idx_to_word)} words) than the "
@@ -98,6 +106,18 @@ class TrainingCheckpoint:
         if diff:
             detail = ", ".join(f"{k}={self.model_config.get(k)!r} (model has {ours[k]!r})" for k in diff)
             raise CheckpointError(f"{self.source} was made for another model: {detail}")
+        groups = {"params": self.params, **({"best": self.best_params} if self.best_params else {})}
+        for group, params in groups.items():
+            if set(params) != set(model.params):
+                name = sorted(set(model.params) ^ set(params))[0]
+                raise CheckpointError(f"{self.source}: {group}/{name} is missing or not a parameter of the model")
+            for name, expected in model.params.items():
+                got = params[name]
+                if got.shape != expected.shape or got.dtype != expected.dtype:
+                    raise CheckpointError(
+                        f"{self.source}: {group}/{name} is {got.dtype}{list(got.shape)}, "
+                        f"expected {expected.dtype}{list(expected.shape)}"
+                    )
 
 
 def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -108,8 +128,11 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(str(z["__header__"]))
             arrays = {k: z[k] for k in z.files if k != "__header__"}
-    except (OSError, ValueError, KeyError) as err:
-        raise CheckpointError(f"checkpoint {path} is unreadable ({err})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint {path} is unreadable ({first})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"checkpoint {path} is unreadable (its header is not a JSON object)")
     if header.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} has format {header.get('format')!r}, expected {FORMAT!r}")
     return header, arrays
@@ -123,6 +146,10 @@ def load_model(path):
     from .model import CaptioningRNN
 
     ck = TrainingCheckpoint.load(path)
-    model = CaptioningRNN({w: i for i, w in enumerate(ck.idx_to_word)}, **ck.model_config)
+    try:
+        model = CaptioningRNN({w: i for i, w in enumerate(ck.idx_to_word)}, **ck.model_config)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{ck.source}: its model settings are invalid ({err})") from None
+    ck.check_compatible(model)
     model.params = dict(ck.best_params or ck.params)
     return model, ck

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -30,6 +32,8 @@ def missing() -> str | None:
     for tool in ("munged", "slurmctld", "slurmd", "sbatch", "sinfo"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             return f"needs SLURM: `{tool}` is not installed (apt-get install munge slurmctld slurmd slurm-client)"
+    if shutil.which("openssl") is None:
+        return "needs openssl (apt-get install openssl) for the TLS certificates"
     if not pg_bin("initdb"):
         return "needs PostgreSQL: initdb is not installed (apt-get install postgresql)"
     return None
@@ -143,25 +147,40 @@ class Slurm:
 class Postgres:
     """A PostgreSQL cluster owned by ``postgres`` in a temporary directory, listening on 127.0.0.1 only.
 
-    The directory is made directly under the system temp dir: ``postgres`` cannot
-    enter pytest's root-only temporary directories.
+    Logins need the password (scram-sha-256); it travels in ``PGPASSWORD``
+    (:meth:`env`), never in a URI or on a command line. The directory is made
+    directly under the system temp dir: ``postgres`` cannot enter pytest's
+    root-only temporary directories.
     """
 
     def __init__(self):
         self.root = Path(tempfile.mkdtemp(prefix="captioning-pg-"))
         self.data = self.root / "pgdata"
         self.port = free_port()
+        self.password = secrets.token_urlsafe(18)
         self.started = False
 
+    def env(self, base: dict | None = None) -> dict:
+        """``base`` (default: this process's environment) plus the password for libpq."""
+        return {**(os.environ if base is None else base), "PGPASSWORD": self.password}
+
     def _as_postgres(self, *cmd, check=True):
-        res = subprocess.run(list(cmd), user="postgres", capture_output=True, text=True, cwd=self.root)
+        res = subprocess.run(list(cmd), user="postgres", capture_output=True, text=True, cwd=self.root, env=self.env())
         if check and res.returncode:
             raise RuntimeError(f"{Path(cmd[0]).name} failed: {res.stderr.strip()[-1000:]}")
         return res
 
     def start(self) -> None:
         shutil.chown(self.root, "postgres", "postgres")
-        self._as_postgres(pg_bin("initdb"), "-N", "-A", "trust", "-U", "postgres", "-D", str(self.data))
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        shutil.chown(pwfile, "postgres", "postgres")
+        os.chmod(pwfile, 0o600)
+        self._as_postgres(
+            pg_bin("initdb"), "-N", "-A", "scram-sha-256", "--pwfile", str(pwfile), "-U", "postgres", "-D",
+            str(self.data),
+        )  # fmt: skip
+        pwfile.unlink()
         opts = f"-p {self.port} -k {self.root} -h 127.0.0.1 -c fsync=off"
         self._as_postgres(
             pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.root / "pg.log"), "-o", opts, "start"
@@ -169,7 +188,7 @@ class Postgres:
         self.started = True
 
     def create_database(self, name: str) -> str:
-        """A new database; returns its SQLAlchemy URL with the psycopg (3) driver."""
+        """A new database; returns its SQLAlchemy URL with the psycopg (3) driver, without the password."""
         self._as_postgres(pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
@@ -180,35 +199,57 @@ class Postgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class TrackingServer:
-    """The README's `captioning-tracking-server` command: MLflow with a PostgreSQL store and the artifact proxy."""
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, made with openssl; (certfile, keyfile)."""
+    cert, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
-    def __init__(self, root: Path, backend_uri: str):
+
+class TrackingServer:
+    """The README's `captioning-tracking-server` command: MLflow with a PostgreSQL store and the artifact proxy.
+
+    With ``admin_password``, it runs ``--auth`` (the password in a mode-0600 file);
+    with ``tls`` (certfile, keyfile), it serves HTTPS.
+    """
+
+    def __init__(self, root: Path, backend_uri: str, pg: Postgres, admin_password=None, tls=None, args=()):
         self.root = Path(root)
         self.backend_uri = backend_uri
+        self.pg = pg
+        self.admin_password = admin_password
+        self.tls = tls
+        self.args = tuple(args)
         self.port = free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
+        self.uri = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.proc = None
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "captioning.pipeline.server",
-            "--backend-store-uri",
-            self.backend_uri,
-            "--artifacts-destination",
-            str(self.root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
+        cmd = [
+            sys.executable, "-m", "captioning.pipeline.server",
+            "--backend-store-uri", self.backend_uri,
+            "--artifacts-destination", str(self.root / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(self.port), *self.args,
+        ]  # fmt: skip
+        if self.admin_password:
+            secret = self.root / "admin-password"
+            with open(os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(self.admin_password + "\n")
+            cmd += ["--auth", "--admin-password-file", str(secret)]
+        if self.tls:
+            cmd += ["--tls-certfile", str(self.tls[0]), "--tls-keyfile", str(self.tls[1])]
+        return cmd
 
     def start(self, timeout: float = 60.0) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        log = open(self.root / "server.log", "w")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cmd = self.command()
+        log = open(self.root / "server.log", "a")
+        env = self.pg.env({k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")})
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         wait_for(
             self._healthy, timeout, f"MLflow server on port {self.port} (log: {self.root / 'server.log'})", interval=0.3
         )
@@ -216,12 +257,60 @@ class TrackingServer:
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"MLflow server exited: {(self.root / 'server.log').read_text()[-2000:]}")
+        context = ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else None
         try:
-            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as r:
+            with urllib.request.urlopen(f"{self.uri}/health", timeout=2, context=context) as r:
                 return r.status == 200
         except OSError:
             return False
 
+    def processes(self) -> list[int]:
+        """The PIDs of the server's session: the launcher (now ``mlflow server``) and its workers."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and os.getsid(int(entry.name)) == self.proc.pid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+        return pids
+
     def stop(self) -> None:
         if self.proc is not None:
             stop(self.proc)
+
+
+class AuthAdmin:
+    """The admin of a ``--auth`` server, through MLflow's REST API for users and permissions."""
+
+    def __init__(self, server: TrackingServer, username: str = "admin"):
+        self.server, self.auth = server, (username, server.admin_password)
+
+    def call(self, method: str, endpoint: str, **json_body) -> dict:
+        import requests
+
+        verify = str(self.server.tls[0]) if self.server.tls else True
+        url = f"{self.server.uri}/api/2.0/mlflow/{endpoint}"
+        r = requests.request(method, url, json=json_body, auth=self.auth, verify=verify, timeout=30)
+        r.raise_for_status()
+        return r.json() if r.content else {}
+
+    def create_user(self, username: str, password: str) -> None:
+        self.call("POST", "users/create", username=username, password=password)
+
+    def experiment(self, name: str) -> str:
+        """The id of experiment ``name``, created by the admin if it does not exist."""
+        import requests
+
+        try:
+            return self.call("GET", f"experiments/get-by-name?experiment_name={name}")["experiment"]["experiment_id"]
+        except requests.HTTPError:
+            return self.call("POST", "experiments/create", name=name)["experiment_id"]
+
+    def grant(self, username: str, experiment: str, permission: str) -> str:
+        experiment_id = self.experiment(experiment)
+        self.call(
+            "POST", "experiments/permissions/create", experiment_id=experiment_id, username=username,
+            permission=permission,
+        )  # fmt: skip
+        return experiment_id

@@ -8,6 +8,7 @@ Without root or the Debian packages these tests skip with the reason; with CI=tr
 import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -32,6 +33,8 @@ PROFILE = ("--profile", "profiles/slurm")
 ROLE = "tags.`captioning.role`"
 SEEDS = f"{ROLE} = 'seed'"  # the seed runs, not the experiments' parent runs
 LOCAL = ("all", "collect", "register")  # rules that never go through sbatch
+ADMIN_PASSWORD = secrets.token_urlsafe(16)
+EDITOR = ("editor", secrets.token_urlsafe(12))  # EDIT on smoke-synthetic: the smoke DAG runs as this user
 
 
 def on_slurm(work, *args, **kwargs):
@@ -49,10 +52,12 @@ def cluster(tmp_path_factory):
         slurm.start()
         pg.start()
         bring_up = time.perf_counter() - start
-        for name in ("tracking_a", "tracking_b"):
-            server = services.TrackingServer(root / name, pg.create_database(name))
+        for name, admin_password in (("tracking_a", ADMIN_PASSWORD), ("tracking_b", None)):
+            server = services.TrackingServer(root / name, pg.create_database(name), pg, admin_password=admin_password)
             server.start()
             servers.append(server)
+        services.AuthAdmin(servers[0]).create_user(*EDITOR)
+        services.AuthAdmin(servers[0]).grant(EDITOR[0], "smoke-synthetic", "EDIT")
         print(f"SLURM and PostgreSQL up in {bring_up:.1f} s")
         yield slurm, servers
     finally:
@@ -62,9 +67,19 @@ def cluster(tmp_path_factory):
         slurm.stop()
 
 
+@pytest.fixture(autouse=True)
+def admin_login(monkeypatch):
+    """The tests read the auth-enabled server (tracking_a) as its admin; the other ignores the login."""
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
+
+
 def slurm_env(server, **extra):
+    """The workflow's environment: on tracking_a as the EDIT user, whose login the jobs inherit."""
     settings = {
         "MLFLOW_TRACKING_URI": server.uri,
+        "MLFLOW_TRACKING_USERNAME": EDITOR[0],
+        "MLFLOW_TRACKING_PASSWORD": EDITOR[1],
         "CAPTIONING_SLURM_PARTITION": "debug",
         "CAPTIONING_SLURM_ACCOUNT": "",
     }
@@ -267,7 +282,7 @@ def test_an_unset_partition_is_named_in_one_line(cluster, tmp_path):
 
 
 def test_the_launchers_allowed_hosts_admit_this_machines_name_and_refuse_others(cluster):
-    _, (server, _) = cluster
+    _, (_, server) = cluster  # the server without logins: 200 means the Host header passed
     url = f"{server.uri}/api/2.0/mlflow/experiments/search?max_results=1"
 
     def status(host):

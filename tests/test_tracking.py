@@ -11,6 +11,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from captioning.errors import CaptioningError
 from captioning.pipeline.server import main as server_main
 from captioning.pipeline.tracking import TrackingError, check_uri, resolve_uri, setup_experiment
 
@@ -102,28 +103,10 @@ class Forbidden(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class AuthRequired(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # a server with MLflow's basic auth: the client's credentials are MLflow's business
-        self.send_response(401)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def serving(handler):
     server = http.server.HTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-
-
-def test_a_server_asking_for_credentials_passes_the_probe():
-    server = serving(AuthRequired)
-    try:
-        check_uri(f"http://127.0.0.1:{server.server_port}")  # no error: reachable
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_server_refusing_our_host_name_says_how_to_start_it():
@@ -159,17 +142,55 @@ def test_the_server_launcher_checks_driver_and_database_in_one_line(capsys):
         "'psycopg2', which is not installed: pip install 'psycopg2-binary'"
     )
     port = closed_port()
-    start = time.perf_counter()
     with pytest.raises(SystemExit) as exit_:
         server_main(
             ["--backend-store-uri", f"postgresql+psycopg://u:pw@127.0.0.1:{port}/db", "--artifacts-destination", "x"]
         )
+    assert str(exit_.value) == (
+        f"captioning-tracking-server: --backend-store-uri postgresql+psycopg://u:***@127.0.0.1:{port}/db: a password "
+        "on the command line is visible to every user (ps); put it in PGPASSWORD or ~/.pgpass, or pass the whole "
+        "URI in MLFLOW_BACKEND_STORE_URI"
+    )
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_:
+        server_main(
+            ["--backend-store-uri", f"postgresql+psycopg://u@127.0.0.1:{port}/db", "--artifacts-destination", "x"]
+        )
     message = str(exit_.value)
     assert message.startswith(
-        f"captioning-tracking-server: --backend-store-uri postgresql+psycopg://u:***@127.0.0.1:{port}/db: "
+        f"captioning-tracking-server: --backend-store-uri postgresql+psycopg://u@127.0.0.1:{port}/db: "
         "cannot connect (connection failed:"
     ), message
     assert "\n" not in message and time.perf_counter() - start < 10
+
+
+def test_the_launcher_refuses_a_readable_password_file_and_a_missing_admin_password(tmp_path, monkeypatch):
+    from captioning.pipeline.server import parser, prepare
+
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD", raising=False)
+    secret = tmp_path / "admin-password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    base = ["--backend-store-uri", store, "--artifacts-destination", str(tmp_path / "artifacts"), "--auth"]
+    with pytest.raises(CaptioningError) as err:
+        prepare(parser().parse_args(base), {})
+    assert str(err.value) == (
+        "--auth: the admin password is missing; set MLFLOW_AUTH_ADMIN_PASSWORD or pass --admin-password-file "
+        "(a file of mode 0600)"
+    )
+    with pytest.raises(CaptioningError) as err:
+        prepare(parser().parse_args([*base, "--admin-password-file", str(secret)]), {})
+    assert str(err.value) == f"--admin-password-file {secret}: mode -rw-r--r-- lets others read it; chmod 600 {secret}"
+    secret.chmod(0o600)
+    cmd, env = prepare(parser().parse_args([*base, "--admin-password-file", str(secret)]), {})
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == "s3cret" and "s3cret" not in " ".join(cmd)
+    assert env["MLFLOW_BACKEND_STORE_URI"] == store and store not in cmd
+    config = tmp_path / "basic_auth.ini"
+    assert env["MLFLOW_AUTH_CONFIG_PATH"] == str(config) and oct(config.stat().st_mode & 0o777) == "0o600"
+    assert f"database_uri = {store}\n" in config.read_text() and cmd[cmd.index("--app-name") + 1] == "basic-auth"
+    with pytest.raises(CaptioningError, match="^--tls-certfile and --tls-keyfile: give both or neither$"):
+        prepare(parser().parse_args([*base, "--admin-password-file", str(secret), "--tls-certfile", "c.pem"]), {})
 
 
 def test_an_mlflow_failure_inside_a_job_is_one_line():

@@ -298,15 +298,22 @@ def test_unreachable_tracking_server_fails_in_seconds_with_one_line(smoke_copy):
     assert not (work / "smoke/runs/synthetic/lstm/seed2").exists()
 
 
-def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke_copy):
-    """kill -9 of the whole process group, then `snakemake --unlock` and the same plain command."""
+@pytest.mark.parametrize("objective", ["xe", "cider"])
+def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke_copy, objective):
+    """kill -9 of the whole process group, then `snakemake --unlock` and the same plain command.
+
+    For ``cider``, the killed job is a self-critical run fine-tuning the smoke run's lstm seed 0.
+    """
     work = smoke_copy
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
-    sweep["experiments"] = {
-        "long": dict(sweep["experiments"]["lstm"], num_epochs=60, seeds=[0], beam_width=1, eval_images=0)
-    }
+    experiments = sweep["experiments"]
+    long = dict(num_epochs=60, seeds=[0], beam_width=1, eval_images=0)
+    if objective == "xe":
+        sweep["experiments"] = {"long": dict(experiments["lstm"], **long)}
+    else:  # lstm seed 0 is already trained: only the SCST run is new
+        sweep["experiments"] = {"lstm": experiments["lstm"], "long": dict(experiments["lstm_scst"], **long)}
     sweep_path.write_text(yaml.safe_dump(sweep))
     run_dir = work / "smoke/runs/synthetic/long/seed0"
     ckpt = run_dir / ".resume/checkpoint.npz"
@@ -336,14 +343,19 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
         epoch = int(log.split("resuming from")[1].split("(epoch ")[1].split(")")[0])
         assert epoch >= 1
         history = json.loads((run_dir / "history.json").read_text())
-        assert len(history["loss_history"]) == 60 * (1500 // 50)  # 300 images x 5 captions, batch 50
+        per_epoch = 300 // 50 if objective == "cider" else 1500 // 50  # 300 images (x 5 captions for xe), batch 50
+        assert len(history["loss_history"]) == 60 * per_epoch
         client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
         run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
         assert (
             client.get_run(run_id).info.status == "FINISHED" and "resumed_at_commit" in client.get_run(run_id).data.tags
         )
         steps = sorted(m.step for m in client.get_metric_history(run_id, "train_loss"))
-        assert steps == list(range(1, 60 * 30 + 1))  # the resumed run logged no step twice
+        assert steps == list(range(1, 60 * per_epoch + 1))  # the resumed run logged no step twice
+        per_epoch_keys = [k for k in client.get_run(run_id).data.metrics if k.startswith("epoch/")]
+        assert per_epoch_keys and ("epoch/train_reward" in per_epoch_keys) == (objective == "cider")
+        for key in per_epoch_keys:
+            assert sorted(m.step for m in client.get_metric_history(run_id, key)) == list(range(1, 61)), key
     finally:
         sweep_path.write_text(original)
 

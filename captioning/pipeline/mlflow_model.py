@@ -30,7 +30,7 @@ class Captioner(mlflow.pyfunc.PythonModel):
         from ..checkpoint import load_model
 
         self.model, _ = load_model(context.artifacts["checkpoint"])
-        with np.load(context.artifacts["pca"]) as f:
+        with np.load(context.artifacts["pca"], allow_pickle=False) as f:
             self.mean, self.components = f["mean"], f["components"]
         self.config = dict(context.model_config)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import CaptioningError
 from .lineage import parent_run
-from .tracking import Tracking, client_for
+from .tracking import Tracking, check_writable, client_for
 
 
 class SlurmRequestError(CaptioningError):
@@ -46,8 +46,9 @@ class SlurmRequest:
 def start_tracking(settings: dict, experiments=()) -> str:
     """Create the store, the experiment of the config's ``mlflow`` section and a parent run per
     experiment of the sweep at the server in force, once, before any job."""
-    where = Tracking.in_force(settings)
+    where = Tracking.in_force(settings, wait=0)  # fail at once: nothing has started yet
     client = client_for(where.uri)
+    check_writable(client, where.uri, where.experiment_name, where.experiment_id)
     for exp in experiments:
         parent_run(client, where.experiment_id, exp)
     return (

@@ -28,7 +28,7 @@ from .lineage import log_dataset
 from .mlflow_model import log_captioner, read_pca
 from .plots import caption_grid
 from .records import DECODERS, HumanAgreement, ImageScores, RunRecord, Samples, Scores
-from .tracking import MlflowRun, check_uri
+from .tracking import OUTAGE_WAIT, MlflowRun, check_uri
 
 SPLIT = layout.TEST_SPLIT
 
@@ -142,7 +142,7 @@ def score_run(
     ImageScores(exp.name, seed, images, stats).write(files.image_scores)
     Samples(exp.name, seed, samples).write(files.samples)
     caption_grid(files.grid, f"{exp.name} (seed {seed}) on {SPLIT}", samples, load_images(data_dir, SPLIT))
-    check_uri(record.tracking_uri)
+    check_uri(record.tracking_uri, wait=OUTAGE_WAIT)
     run = MlflowRun(record.tracking_uri, run_id=record.run_id, reopen=False)  # stays FINISHED
     _log_scores(run, exp, corpus, random_bleu)
     _log_data_and_samples(run, data_dir, dataset_source, files)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import time
@@ -27,12 +28,19 @@ from pathlib import Path
 from ..errors import CaptioningError
 from .mlflow_compat import ENV_URI, has_error_code
 
+log = logging.getLogger(__name__)
+
 PROBE_TIMEOUT = 5.0  # seconds for the first request to a tracking server
 
-# Bounded HTTP retries for the MLflow client in a job (its defaults take minutes to
-# give up on a dead server); set by the job's entry point, never on import.
+# A job rides out a tracking server that restarts: its first request waits up to
+# OUTAGE_WAIT seconds for the server, and MLflow's client retries each later request
+# with backoff 0, 2, 4, ... 32 s (about a minute in all), where its defaults take many
+# minutes to give up. A resent batch of metrics is stored once (the store drops exact
+# duplicates). The preflight, run before any job, still fails within PROBE_TIMEOUT.
+# Set by the job's entry point, never on import.
+OUTAGE_WAIT = 60.0
 HTTP_RETRY_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "6",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
@@ -53,6 +61,10 @@ class TrackingError(CaptioningError):
     """The tracking store cannot be used: the message names the URI and what to do."""
 
 
+class ServerUnreachable(TrackingError):
+    """No answer from the tracking server: down, restarting, or the wrong address."""
+
+
 def resolve_uri(configured: str) -> str:
     """``MLFLOW_TRACKING_URI`` wins over the config; a relative sqlite path is made absolute."""
     uri = os.environ.get(ENV_URI) or configured
@@ -71,11 +83,23 @@ def redact(uri: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def check_uri(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
-    """Raise :class:`TrackingError` in one line if ``uri`` cannot be used; return quickly if it can."""
+def check_uri(uri: str, timeout: float = PROBE_TIMEOUT, wait: float = 0.0) -> None:
+    """Raise :class:`TrackingError` in one line if ``uri`` cannot be used; return quickly if it can.
+
+    ``wait``: seconds to keep trying a server that does not answer (a restart), logging each try.
+    """
     scheme = urllib.parse.urlsplit(uri).scheme
     if scheme in ("http", "https"):
-        _probe_server(uri, timeout)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return _probe_server(uri, timeout)
+            except ServerUnreachable as err:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                log.warning("%s; trying again for %.0f s", err, left)
+                time.sleep(min(2.0, left))
     elif scheme.split("+")[0] in DEFAULT_DRIVERS:
         _check_driver(uri, scheme)
     elif scheme not in ("sqlite", "file", ""):
@@ -85,28 +109,78 @@ def check_uri(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
         )
 
 
+# The client settings MLflow reads for a server that authenticates or serves TLS.
+CREDENTIAL_VARIABLES = "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or ~/.mlflow/credentials)"
+CERT_VARIABLE = "MLFLOW_TRACKING_SERVER_CERT_PATH"
+
+
 def _probe_server(uri: str, timeout: float) -> None:
-    """One request with a short timeout.  Authentication (401, or 403 for permissions) is left to MLflow."""
+    """One request with a short timeout, with the credentials and CA bundle MLflow's client would use."""
+    import requests
+    from mlflow.utils.credentials import get_default_host_creds
+
+    creds = get_default_host_creds(uri)
+    auth = (creds.username, creds.password) if creds.username else None
     url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1"
     where = f"MLflow tracking server {uri}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            response.read()
-    except urllib.error.HTTPError as err:
-        body = err.read(200).decode("utf-8", "replace")
-        if err.code == 403 and "Invalid Host header" in body:  # MLflow >= 3.5's DNS-rebinding protection
-            host = urllib.parse.urlsplit(uri).hostname
-            raise TrackingError(
-                f"{where} refused this client's Host header '{host}' (HTTP 403): start the server with "
-                f"--allowed-hosts '{host}:*' (see README, 'Running on a cluster')"
-            ) from None
-        if err.code >= 500 or err.code == 404:
-            raise TrackingError(f"{where} answered HTTP {err.code} to {url}: {err.reason}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        reason = getattr(err, "reason", err)
+        response = requests.get(url, auth=auth, verify=creds.verify, timeout=timeout)
+    except requests.exceptions.SSLError as err:
+        reason = str(err).split("certificate verify failed: ")[-1].split(" (")[0].rstrip("')\"")
         raise TrackingError(
+            f"{where}: TLS certificate not trusted ({reason}); set {CERT_VARIABLE} to the server's "
+            "certificate or CA bundle"
+        ) from None
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError) as err:
+        reason = "timed out" if isinstance(err, requests.exceptions.Timeout) else _connection_reason(err)
+        raise ServerUnreachable(
             f"{where} is unreachable ({reason}, {timeout:.0f} s timeout); start it, or unset {ENV_URI} "
             "to track in the local SQLite store"
+        ) from None
+    if response.status_code == 401:
+        said = "were refused" if auth else "are missing"
+        raise TrackingError(
+            f"{where} requires a login (HTTP 401) and the credentials {said}: set {CREDENTIAL_VARIABLES}"
+        )
+    if response.status_code == 403 and "Invalid Host header" in response.text:  # MLflow >= 3.5's rebinding guard
+        host = urllib.parse.urlsplit(uri).hostname
+        raise TrackingError(
+            f"{where} refused this client's Host header '{host}' (HTTP 403): start the server with "
+            f"--allowed-hosts '{host}:*' (see README, 'Running on a cluster')"
+        )
+    if response.status_code >= 500 or response.status_code in (403, 404):
+        raise TrackingError(f"{where} answered HTTP {response.status_code} to {url}: {response.reason}")
+
+
+def _connection_reason(err: Exception) -> str:
+    """The innermost cause of a refused or failed connection, e.g. '[Errno 111] Connection refused'."""
+    while err.__context__ is not None or getattr(err, "reason", None) is not None:
+        inner = getattr(err, "reason", None) or err.__context__
+        if not isinstance(inner, BaseException):
+            break
+        err = inner
+    text = str(err)
+    return text.split(": ", 1)[-1] if text.startswith("<") else text
+
+
+def check_writable(client, uri: str, experiment_name: str, experiment_id: str) -> None:
+    """Raise :class:`TrackingError` in one line if this user may not write to the experiment.
+
+    Setting an experiment tag needs the same EDIT permission as creating a run, and
+    a server answers 403 at once (MLflow retries only transient errors).
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    try:
+        client.set_experiment_tag(experiment_id, "captioning.preflight", "write access checked")
+    except MlflowException as err:
+        if not has_error_code(err, "PERMISSION_DENIED"):
+            raise
+        user = read_mlflow_creds().username
+        raise TrackingError(
+            f"MLflow tracking server {uri}: user '{user}' lacks EDIT permission on experiment "
+            f"'{experiment_name}' (id {experiment_id}); ask the server's admin to grant it (README, 'Security')"
         ) from None
 
 
@@ -136,7 +210,7 @@ def client_for(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def setup_experiment(uri: str, name: str, artifact_root="mlartifacts") -> str:
+def setup_experiment(uri: str, name: str, artifact_root="mlartifacts", wait: float = 0.0) -> str:
     """The id of experiment ``name`` at ``uri``, creating store and experiment if needed (race-free).
 
     A local store keeps artifacts under ``artifact_root/<name>``; a tracking server
@@ -144,7 +218,7 @@ def setup_experiment(uri: str, name: str, artifact_root="mlartifacts") -> str:
     """
     from mlflow.exceptions import MlflowException
 
-    check_uri(uri)
+    check_uri(uri, wait=wait)
     client = client_for(uri)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
@@ -169,10 +243,11 @@ class Tracking:
     experiment_id: str
 
     @classmethod
-    def in_force(cls, settings: dict) -> Tracking:
-        """Resolve the config's ``mlflow`` section (``tracking_uri``, ``experiment``) now, in this job."""
+    def in_force(cls, settings: dict, wait: float = OUTAGE_WAIT) -> Tracking:
+        """Resolve the config's ``mlflow`` section (``tracking_uri``, ``experiment``) now, in this job,
+        waiting up to ``wait`` seconds for a server that does not answer."""
         uri = resolve_uri(settings["tracking_uri"])
-        return cls(uri, settings["experiment"], setup_experiment(uri, settings["experiment"]))
+        return cls(uri, settings["experiment"], setup_experiment(uri, settings["experiment"], wait=wait))
 
     def ui_hint(self) -> str:
         where = self.uri if self.uri.startswith("http") else f"`mlflow ui --backend-store-uri {self.uri}`"
