@@ -212,7 +212,7 @@ class CaptioningSolver:
         }
         if self.verbose:
             best = (
-                f", best val {self.select_metric} {st.best_score:.3f} at epoch {st.best_epoch}"
+                f", best val {self.select_metric} (greedy) {st.best_score:.3f} at epoch {st.best_epoch}"
                 if st.best_epoch > 0
                 else ""
             )

@@ -56,8 +56,9 @@ def copy_run(src: Path, dest: Path) -> Path:
             stat = path.stat()
             path.write_text(text.replace(old, new))
             os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    store = dest / "mlflow.db"
-    if store.exists():
+    for store in [dest / "mlflow.db", dest / "smoke/mlflow.db"]:
+        if not store.exists():
+            continue
         with sqlite3.connect(store) as db:
             for (table,) in db.execute("select name from sqlite_master where type = 'table'").fetchall():
                 for column in db.execute(f"pragma table_info('{table}')").fetchall():

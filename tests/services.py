@@ -286,11 +286,11 @@ class AuthAdmin:
     def __init__(self, server: TrackingServer, username: str = "admin"):
         self.server, self.auth = server, (username, server.admin_password)
 
-    def call(self, method: str, endpoint: str, **json_body) -> dict:
+    def call(self, method: str, endpoint: str, version: int = 2, **json_body) -> dict:
         import requests
 
         verify = str(self.server.tls[0]) if self.server.tls else True
-        url = f"{self.server.uri}/api/2.0/mlflow/{endpoint}"
+        url = f"{self.server.uri}/api/{version}.0/mlflow/{endpoint}"
         r = requests.request(method, url, json=json_body, auth=self.auth, verify=verify, timeout=30)
         r.raise_for_status()
         return r.json() if r.content else {}
@@ -310,7 +310,7 @@ class AuthAdmin:
     def grant(self, username: str, experiment: str, permission: str) -> str:
         experiment_id = self.experiment(experiment)
         self.call(
-            "POST", "experiments/permissions/create", experiment_id=experiment_id, username=username,
-            permission=permission,
+            "POST", "users/permissions/grant", version=3, username=username, resource_type="experiment",
+            resource_id=experiment_id, permission=permission,
         )  # fmt: skip
         return experiment_id

@@ -36,7 +36,7 @@ ROLE = "tags.`captioning.role`"
 
 
 def uri_of(work) -> str:
-    return f"sqlite:///{work / 'mlflow.db'}"
+    return f"sqlite:///{work / 'smoke/mlflow.db'}"
 
 
 def runs(client, role: str, view=ViewType.ACTIVE_ONLY) -> list:

@@ -35,7 +35,7 @@ def files_of(directory, splits):
 @pytest.fixture
 def tracking(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(tmp_path)  # the local store's artifacts go to ./mlartifacts
+    monkeypatch.chdir(tmp_path)
     return {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "split-test"}
 
 

@@ -33,13 +33,13 @@ JOB = textwrap.dedent("""
 @pytest.mark.slow
 def test_eight_concurrent_jobs_on_a_fresh_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    exp_id = setup_experiment(uri, "sweep-x", artifact_root=tmp_path / "artifacts")
+    exp_id = setup_experiment(uri, "sweep-x")
     assert setup_experiment(uri, "sweep-x") == exp_id  # found by name the second time
     procs = [subprocess.Popen([sys.executable, "-c", JOB, uri, exp_id, str(i)]) for i in range(8)]
     assert [p.wait(timeout=300) for p in procs] == [0] * 8
 
     client = MlflowClient(tracking_uri=uri)
-    assert client.get_experiment(exp_id).artifact_location == (tmp_path / "artifacts" / "sweep-x").as_uri()
+    assert client.get_experiment(exp_id).artifact_location == (tmp_path / "mlartifacts" / "sweep-x").as_uri()
     runs = client.search_runs([exp_id], max_results=100)
     assert sorted(r.data.tags["seed"] for r in runs) == [str(i) for i in range(8)]
     for r in runs:
@@ -208,7 +208,7 @@ def test_a_reopened_run_logs_no_metric_step_twice(tmp_path):
     from captioning.pipeline.tracking import MlflowRun
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    exp_id = setup_experiment(uri, "resume", artifact_root=tmp_path / "artifacts")
+    exp_id = setup_experiment(uri, "resume")
     run = MlflowRun(uri, exp_id, run_name="r", flush_every=10)
     for it in range(1, 38):  # 30 flushed, 7 lost in the buffer when the job dies
         run.log_iteration(it, 1.0 / it)
@@ -231,7 +231,7 @@ def test_a_failed_training_job_leaves_its_run_failed(small_dataset, tmp_path, mo
     from captioning.pipeline.train import train_run
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(tmp_path)  # the local store's artifacts go to ./mlartifacts
+    monkeypatch.chdir(tmp_path)
     tracking = {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "fail"}
     exp = {"name": "boom", "cell_type": "rnn", "wordvec_dim": 8, "hidden_dim": 16, "num_epochs": 1, "eval_images": 5}
     (tmp_path / "r/model.npz").mkdir(parents=True)  # in the way of the model file

@@ -132,11 +132,14 @@ def test_the_test_split_reaches_scoring_only(smoke_copy):
 
 def test_smoke_run_is_tracked_in_mlflow(smoke):
     work = smoke[0]
-    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
     exp = client.get_experiment_by_name("smoke-synthetic")
     record = json.loads((work / "smoke/runs/synthetic/lstm/seed0/run.json").read_text())
-    assert record["tracking_uri"] == f"sqlite:///{work / 'mlflow.db'}"
+    assert record["tracking_uri"] == f"sqlite:///{work / 'smoke/mlflow.db'}"
     assert exp.experiment_id == record["experiment_id"]
+    # its own store: the project's mlflow.db and mlartifacts/ are never touched
+    assert not (work / "mlflow.db").exists() and not (work / "mlartifacts").exists()
+    assert exp.artifact_location == (work / "smoke/mlartifacts/smoke-synthetic").as_uri()
     runs = client.search_runs([exp.experiment_id], filter_string="tags.`captioning.role` = 'seed'")
     assert sorted((r.data.tags["experiment"], r.data.tags["seed"]) for r in runs) == RUNS
     for r in runs:
@@ -345,7 +348,7 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
         history = json.loads((run_dir / "history.json").read_text())
         per_epoch = 300 // 50 if objective == "cider" else 1500 // 50  # 300 images (x 5 captions for xe), batch 50
         assert len(history["loss_history"]) == 60 * per_epoch
-        client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+        client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
         run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
         assert (
             client.get_run(run_id).info.status == "FINISHED" and "resumed_at_commit" in client.get_run(run_id).data.tags

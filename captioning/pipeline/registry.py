@@ -104,7 +104,7 @@ def register_sweep(summary_csv, runs_csv, run_files, score_files, tracking: dict
         elsewhere = {s for s, r in mine.items() if r.tracking_uri != where.uri}
         out["elsewhere"] += [f"{exp} seed {s}" for s in sorted(elsewhere)]
         for parent in {r.parent_run_id for s, r in mine.items() if s not in elsewhere}:
-            _log_changed(client, parent, aggregates(row), int(row["seeds"]))
+            _log_changed(client, parent, aggregates(row), step=0)  # single values, not a curve over seeds
             child = client.get_run(next(r.run_id for s, r in mine.items() if s not in elsewhere))
             client.log_inputs(parent, datasets=child.inputs.dataset_inputs)  # the data its seeds used
         seed = int(seeds.loc[seeds["val_select"].idxmax(), "seed"])

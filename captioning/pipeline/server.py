@@ -16,7 +16,9 @@ the database, the artifact directory, the secrets and their files), prints the
   a URI with a password given as an argument is refused;
 * ``--auth``: MLflow's basic-auth app, its users and permissions in the same
   database, its settings in a file only the owner can read; the admin password
-  comes from ``MLFLOW_AUTH_ADMIN_PASSWORD`` or ``--admin-password-file``;
+  comes from ``MLFLOW_AUTH_ADMIN_PASSWORD`` or ``--admin-password-file``, and
+  the app's CSRF key from ``MLFLOW_FLASK_SERVER_SECRET_KEY`` or a mode-0600 file
+  made once beside the settings;
 * ``--tls-certfile/--tls-keyfile``: uvicorn serves HTTPS; clients trust the
   certificate through ``MLFLOW_TRACKING_SERVER_CERT_PATH``;
 * ``--serve-artifacts --artifacts-destination``: runs get ``mlflow-artifacts:/``
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -48,6 +51,7 @@ from .tracking import check_uri, redact
 BACKEND_VARIABLE = "MLFLOW_BACKEND_STORE_URI"  # read by `mlflow server` itself
 ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"  # read by MLflow's auth app on its first start
 AUTH_CONFIG_VARIABLE = "MLFLOW_AUTH_CONFIG_PATH"
+SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # the auth app's CSRF protection
 PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
 
 
@@ -155,6 +159,14 @@ def owner_only_secret(path: Path, what: str) -> str:
     return secret[0]
 
 
+def persistent_secret(path: Path) -> str:
+    """A random key kept in ``path`` (mode 0600, made on first use), so that a restart keeps it."""
+    if not path.exists():
+        with atomic_path(path, mode=0o600) as tmp:
+            tmp.write_text(secrets.token_hex(32) + "\n")
+    return owner_only_secret(path, "the server's secret key")
+
+
 def readable_file(path: Path, what: str) -> Path:
     try:
         with open(path, "rb"):
@@ -233,6 +245,8 @@ def prepare(args, environ) -> tuple[list[str], dict]:
         )
         settings.write(uri)
         env[AUTH_CONFIG_VARIABLE] = str(settings.config)
+        if not environ.get(SECRET_KEY_VARIABLE):  # the same key for every worker and across restarts
+            env[SECRET_KEY_VARIABLE] = persistent_secret(settings.config.with_name("flask_secret_key"))
     hosts = args.allowed_hosts or allowed_hosts(args.host, args.port)
     cmd = server_command(
         args.artifacts_destination.resolve(), args.host, args.port, hosts, args.workers, args.auth, tls

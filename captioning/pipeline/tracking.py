@@ -210,11 +210,11 @@ def client_for(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def setup_experiment(uri: str, name: str, artifact_root="mlartifacts", wait: float = 0.0) -> str:
+def setup_experiment(uri: str, name: str, wait: float = 0.0) -> str:
     """The id of experiment ``name`` at ``uri``, creating store and experiment if needed (race-free).
 
-    A local store keeps artifacts under ``artifact_root/<name>``; a tracking server
-    chooses its own location (``mlflow-artifacts:/`` when it proxies artifacts).
+    A SQLite store keeps artifacts beside itself, in ``mlartifacts/<name>``; a tracking
+    server chooses its own location (``mlflow-artifacts:/`` when it proxies artifacts).
     """
     from mlflow.exceptions import MlflowException
 
@@ -224,8 +224,11 @@ def setup_experiment(uri: str, name: str, artifact_root="mlartifacts", wait: flo
     if exp is not None:
         return exp.experiment_id
     location = None
-    if urllib.parse.urlsplit(uri).scheme in ("sqlite", "file", ""):
-        location = (Path(artifact_root).resolve() / name).as_uri()
+    scheme = urllib.parse.urlsplit(uri).scheme
+    if scheme == "sqlite":
+        location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts" / name).as_uri()
+    elif scheme in ("file", ""):
+        location = (Path("mlartifacts").resolve() / name).as_uri()
     try:
         return client.create_experiment(name, artifact_location=location)
     except MlflowException as err:

@@ -222,6 +222,6 @@ def train_run(
     RunRecord(s.run.run_id, where.uri, where.experiment_id, exp.name, seed, parent).write(out / "run.json")
     shutil.rmtree(s.resume_dir, ignore_errors=True)
     return (
-        f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {history.select_metric} "
+        f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {history.select_metric} (greedy) "
         f"{history.best_val:.3f}; MLflow run {s.run.run_id} at {where.ui_hint()}"
     )
