@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_cores.py
 	$(BIN)/python bench/bench_scst.py
 	$(BIN)/python bench/bench_blas_kernel.py
+	$(BIN)/python bench/bench_tracking.py  # needs root and PostgreSQL, as the cluster tests do
 
 # Re-pin every dependency from a clean resolve (run after editing pyproject.toml).
 lock:

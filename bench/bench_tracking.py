@@ -1,13 +1,13 @@
 """Benchmark: N training jobs logging metrics at once to the shared tracking server, with and without logins.
 
-    python bench/bench_tracking.py [--writers 8 32] [--batches 20] [--metrics 100]
+    python bench/bench_tracking.py [--writers 8 32] [--batches 20] [--metrics 100] [--settings open auth auth+cache]
 
 Needs root and Debian's PostgreSQL (as the cluster tests do). For each server
 setting, a PostgreSQL-backed ``captioning-tracking-server`` on 127.0.0.1 (2 workers):
 
 * ``open``: no logins;
-* ``auth``: ``--auth``, every request's password checked (``--auth-cache-ttl 0``, MLflow's default);
-* ``auth+cache``: ``--auth --auth-cache-ttl 60``, a verified login cached per worker.
+* ``auth``: ``--auth --auth-cache-ttl 0`` (MLflow's default): every request's password hash checked;
+* ``auth+cache``: ``--auth --auth-cache-ttl 60`` (the launcher's default): a verified login cached per worker.
 
 and for each N, N writer processes (each a clean process with its own run and login)
 send ``--batches`` ``log_batch`` requests of ``--metrics`` metrics each, as a training
@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--writers", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--metrics", type=int, default=100)
+    ap.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     args = ap.parse_args()
     if services.missing():
         raise SystemExit(f"bench_tracking: {services.missing()}")
@@ -104,7 +105,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
     try:
         pg.start()
-        for name, options in SETTINGS.items():
+        for name in args.settings:
+            options = SETTINGS[name]
             admin_password = secrets.token_urlsafe(16) if options else None
             server = services.TrackingServer(
                 root / name, pg.create_database(name.replace("+", "_")), pg, admin_password, args=options or ()
@@ -140,7 +142,10 @@ def main() -> None:
     for name, n, r in rows:
         print(f"| {name} | {n} | {r['rps']:.1f} | {r['p95_ms']:.0f} | {r['lost']} |")
     total_lost = sum(r["lost"] for _, _, r in rows)
-    print(f"bench_tracking: {len(rows)} settings, {args.batches * args.metrics} metrics per writer, {total_lost} lost")
+    print(
+        f"bench_tracking: {len(rows)} measurements, {args.batches * args.metrics} metrics per writer, "
+        f"{total_lost} lost writes"
+    )
 
 
 if __name__ == "__main__":

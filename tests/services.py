@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -303,7 +304,9 @@ class AuthAdmin:
         import requests
 
         try:
-            return self.call("GET", f"experiments/get-by-name?experiment_name={name}")["experiment"]["experiment_id"]
+            return self.call("GET", f"experiments/get-by-name?{urllib.parse.urlencode({'experiment_name': name})}")[
+                "experiment"
+            ]["experiment_id"]
         except requests.HTTPError:
             return self.call("POST", "experiments/create", name=name)["experiment_id"]
 

@@ -3,6 +3,7 @@
 import hashlib
 import http.server
 import io
+import json
 import re
 import socket
 import threading
@@ -219,3 +220,72 @@ def test_archive_missing_files(small_dataset, tmp_path):
         DataError, match=r"m\.zip lacks coco2014_vocab\.json \(expected the cs231n coco_captioning layout\)"
     ):
         extract_layout(tmp_path / "m.zip", tmp_path / "coco")
+
+
+def karpathy_file(path, test_ids, other_ids=(), **extra_image):
+    """A fabricated dataset_coco.json: Karpathy's layout, the given COCO ids in his test split."""
+    images = [{"cocoid": i, "split": "test", "filepath": "val2014", **extra_image} for i in test_ids]
+    images += [{"cocoid": i, "split": "val", "filepath": "val2014"} for i in other_ids]
+    path.write_text(json.dumps({"dataset": "coco", "images": images}))
+    return path
+
+
+def test_karpathys_split_holds_out_exactly_his_test_images(server, small_dataset, tmp_path):
+    """The fixture's val2014 URLs are .../val2014/000007.png: COCO ids 0..19."""
+    split = karpathy_file(tmp_path / "dataset_coco.json", [3, 7, 11, 19], other_ids=[0, 1])
+    out = fetch_coco(
+        server.url, tmp_path / "coco", tmp_path / "cache", test_split="karpathy", karpathy_split=split, progress=False
+    )
+    with h5py.File(out / layout.features_file("test", pca=False)) as f:
+        assert f["source_index"][()].tolist() == [3, 7, 11, 19] and f.attrs["holdout.split"] == "karpathy"
+    with h5py.File(out / layout.features_file("val", pca=False)) as f:
+        assert f["source_index"][()].tolist() == [i for i in range(20) if i not in (3, 7, 11, 19)]
+    urls = (out / layout.urls_file("test")).read_text().split()
+    assert [int(u.rsplit("/", 1)[1].split(".")[0]) for u in urls] == [3, 7, 11, 19]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "{path}: 1 of its 3 test images are not in the archive's val2014 (first COCO id 20)"),
+        ("{not json", "{path}: not readable JSON ("),
+        ('{"images": [{"split": "test"}]}', "{path}: images[0] lacks an integer 'cocoid' or a 'split'"),
+        ('{"images": [{"cocoid": 1, "split": "val"}]}', "{path}: no image has split 'test'"),
+        ("[1, 2]", "{path}: expected a JSON object with an 'images' list"),
+    ],
+)
+def test_a_bad_karpathy_file_is_one_line_and_leaves_nothing(server, tmp_path, content, message):
+    path = tmp_path / "dataset_coco.json"
+    karpathy_file(path, [3, 7, 20]) if content is None else path.write_text(content)
+    with pytest.raises(DataError) as err:
+        fetch_coco(
+            server.url, tmp_path / "coco", tmp_path / "cache", test_split="karpathy", karpathy_split=path,
+            progress=False,
+        )  # fmt: skip
+    assert str(err.value).startswith("coco.karpathy_split ") and message.format(path=path) in str(err.value)
+    assert "\n" not in str(err.value) and not (tmp_path / "coco").exists()
+
+
+def test_urls_without_a_coco_id_are_mapped_by_cocos_annotations(tmp_path):
+    from captioning.data.karpathy import url_ids
+
+    urls = ["http://farm4.staticflickr.com/3153/2970773875_164f0c0b83_z.jpg", "x/COCO_val2014_000000391895.jpg"]
+    with pytest.raises(DataError, match=r"URL http://farm4\S+ carries no COCO id; set coco.annotations to COCO"):
+        url_ids(urls)
+    annotations = tmp_path / "captions_val2014.json"
+    annotations.write_text(json.dumps({"images": [{"id": 42, "flickr_url": urls[0], "coco_url": "y"}]}))
+    assert url_ids(urls, annotations).tolist() == [42, 391895]
+
+
+@pytest.mark.slow
+def test_the_workflow_takes_karpathys_split_from_the_command_line(server, tmp_path):
+    """`--config coco='{test_split: karpathy, ...}'` merges into the config's coco section."""
+    from project import copy_project, snakemake
+
+    work = copy_project(tmp_path / "project")
+    split = karpathy_file(tmp_path / "dataset_coco.json", [2, 5])
+    coco = f"coco={{url: '{server.url}', test_split: karpathy, karpathy_split: '{split}'}}"
+    snakemake(work, "--config", "dataset=coco", coco, "--", "coco_data", cores=1)
+    with h5py.File(work / "smoke/data/coco" / layout.features_file("test", pca=False)) as f:
+        assert f["source_index"][()].tolist() == [2, 5]
+    assert "Karpathy's test split (dataset_coco.json)" in (work / "smoke/logs/coco/data.log").read_text()

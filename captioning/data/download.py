@@ -10,6 +10,7 @@ import logging
 import re
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -20,6 +21,7 @@ from ..atomic import atomic_dir
 from ..errors import DataError, DownloadError
 from . import layout
 from .holdout import hold_out_test
+from .karpathy import SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +119,16 @@ def download(
     return dest
 
 
-def extract_layout(archive, dest_dir, test_images: int = 5000, test_seed: int = 0) -> Path:
+def extract_layout(
+    archive, dest_dir, test_images: int = 5000, test_seed: int = 0, karpathy_split=None, annotations=None
+) -> Path:
     """Extract the cs231n layout's raw files from a zip into ``dest_dir``, then hold out the test split; atomically.
 
     The archive's own ``*_pca.h5`` files are skipped: the pipeline fits its own PCA.
     The archive is checked (CRC of every member) before anything is written.
     ``test_images`` val2014 images, chosen with ``test_seed``, become the test
-    split (:func:`captioning.data.holdout.hold_out_test`).
+    split, or Karpathy's test images when ``karpathy_split`` names his
+    ``dataset_coco.json`` (:func:`captioning.data.holdout.hold_out_test`).
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     fn = "extract_layout"
@@ -151,7 +156,7 @@ def extract_layout(archive, dest_dir, test_images: int = 5000, test_seed: int = 
                     if name in by_name:
                         with zf.open(by_name[name]) as src, open(tmp / name, "wb") as dst:
                             shutil.copyfileobj(src, dst, 1 << 20)
-                log.info(hold_out_test(tmp, test_images, test_seed))
+                log.info(hold_out_test(tmp, test_images, test_seed, karpathy_split, annotations))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
         raise DataError(f"{fn}: {archive} is corrupt ({err}); delete it and run again") from None
     return dest_dir
@@ -166,9 +171,27 @@ def fetch_coco(
     test_images: int = 5000,
     test_seed: int = 0,
     progress: bool = True,
+    test_split: str = "random",
+    karpathy_split: str | None = None,
+    annotations: str | None = None,
 ) -> Path:
-    """Download (or resume) the archive into ``archive_dir``; extract its layout and the test split into ``out_dir``."""
+    """Download (or resume) the archive into ``archive_dir``; extract its layout and the test split into ``out_dir``.
+
+    ``test_split``: ``random`` (``test_images`` seeded val2014 images) or ``karpathy``
+    (the test images of ``karpathy_split``, a path or URL of Karpathy's ``dataset_coco.json``;
+    ``annotations``, a path or URL of COCO's ``captions_val2014.json``, maps URLs without a COCO id).
+    """
+    if test_split not in SPLITS:
+        raise DataError(f"coco.test_split: expected one of {list(SPLITS)}, got {test_split!r}")
+    if test_split == "karpathy" and not karpathy_split:
+        raise DataError("coco.test_split karpathy: set coco.karpathy_split to the path or URL of dataset_coco.json")
+    split_files = {}
+    for key, where in (("karpathy_split", karpathy_split), ("annotations", annotations)):
+        if test_split == "karpathy" and where:
+            is_url = urllib.parse.urlsplit(str(where)).scheme in ("http", "https")
+            name = PurePosixPath(urllib.parse.urlsplit(str(where)).path).name
+            split_files[key] = download(where, Path(archive_dir) / name, progress=progress) if is_url else where
     archive = download(url, Path(archive_dir) / PurePosixPath(url).name, size, sha256, progress=progress)
-    extract_layout(archive, out_dir, test_images, test_seed)
+    extract_layout(archive, out_dir, test_images, test_seed, **split_files)
     log.info(f"COCO: extracted {len(list(Path(out_dir).iterdir()))} files from {archive} into {out_dir}")
     return Path(out_dir)

@@ -66,7 +66,7 @@ class AuthSettings:
     config: Path
     default_permission: str = "READ"
     admin_username: str = "admin"
-    cache_ttl_seconds: int = 0
+    cache_ttl_seconds: int = 60
 
     def ini(self, database_uri: str) -> str:
         return (
@@ -207,7 +207,11 @@ def parser() -> argparse.ArgumentParser:
         help="where to write the auth app's settings, mode 0600 (default: basic_auth.ini beside the artifacts)",
     )
     auth.add_argument(
-        "--auth-cache-ttl", type=int, default=0, help="seconds a verified login is cached per worker (0: off)"
+        "--auth-cache-ttl",
+        type=int,
+        default=60,
+        help="seconds a verified login is cached per worker (0: off, MLflow's default; a changed password or a "
+        "deleted user may pass that long); 60 keeps an auth server near an open one's throughput",
     )
     tls = ap.add_argument_group("TLS (uvicorn)")
     tls.add_argument("--tls-certfile", type=Path, help="the server's certificate (PEM)")

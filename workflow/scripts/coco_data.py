@@ -14,4 +14,7 @@ run_step(
     sha256=p.sha256,
     test_images=p.test_images,
     test_seed=p.test_seed,
+    test_split=p.test_split,
+    karpathy_split=p.karpathy_split,
+    annotations=p.annotations,
 )
