@@ -212,7 +212,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 class TrackingServer:
-    """The README's `captioning-tracking-server` command: MLflow with a PostgreSQL store and the artifact proxy.
+    """The `captioning-tracking-server` command of docs/cluster.md: MLflow, a PostgreSQL store, the artifact proxy.
 
     With ``admin_password``, it runs ``--auth`` (the password in a mode-0600 file);
     with ``tls`` (certfile, keyfile), it serves HTTPS.

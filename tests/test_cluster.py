@@ -38,7 +38,7 @@ EDITOR = ("editor", secrets.token_urlsafe(12))  # EDIT on smoke-synthetic: the s
 
 
 def on_slurm(work, *args, **kwargs):
-    """``snakemake --profile profiles/slurm --configfile config/smoke.yaml ARGS``, as the README says."""
+    """``snakemake --profile profiles/slurm --configfile config/smoke.yaml ARGS``, as docs/cluster.md says."""
     return snakemake(work, *PROFILE, *args, cores=None, **kwargs)
 
 

@@ -117,7 +117,7 @@ def test_a_server_refusing_our_host_name_says_how_to_start_it():
             check_uri(uri)
         assert str(err.value) == (
             f"MLflow tracking server {uri} refused this client's Host header 'localhost' (HTTP 403): start the "
-            "server with --allowed-hosts 'localhost:*' (see README, 'Running on a cluster')"
+            "server with --allowed-hosts 'localhost:*' (see docs/cluster.md)"
         )
     finally:
         server.shutdown()

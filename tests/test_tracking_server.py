@@ -133,7 +133,7 @@ def test_a_user_without_edit_is_told_the_experiment_and_the_permission(secure, m
         check_writable(MlflowClient(server.uri), server.uri, "shared", experiment_id)
     assert str(err.value) == (
         f"MLflow tracking server {server.uri}: user 'reader' lacks EDIT permission on experiment 'shared' "
-        f"(id {experiment_id}); ask the server's admin to grant it (README, 'Security')"
+        f"(id {experiment_id}); ask the server's admin to grant it (see docs/cluster.md, 'Security')"
     )
 
 

@@ -146,7 +146,7 @@ def _probe_server(uri: str, timeout: float) -> None:
         host = urllib.parse.urlsplit(uri).hostname
         raise TrackingError(
             f"{where} refused this client's Host header '{host}' (HTTP 403): start the server with "
-            f"--allowed-hosts '{host}:*' (see README, 'Running on a cluster')"
+            f"--allowed-hosts '{host}:*' (see docs/cluster.md)"
         )
     if response.status_code >= 500 or response.status_code in (403, 404):
         raise TrackingError(f"{where} answered HTTP {response.status_code} to {url}: {response.reason}")
@@ -180,7 +180,8 @@ def check_writable(client, uri: str, experiment_name: str, experiment_id: str) -
         user = read_mlflow_creds().username
         raise TrackingError(
             f"MLflow tracking server {uri}: user '{user}' lacks EDIT permission on experiment "
-            f"'{experiment_name}' (id {experiment_id}); ask the server's admin to grant it (README, 'Security')"
+            f"'{experiment_name}' (id {experiment_id}); ask the server's admin to grant it "
+            "(see docs/cluster.md, 'Security')"
         ) from None
 
 
