@@ -24,8 +24,9 @@ the database, the artifact directory, the secrets and their files), prints the
 * ``--serve-artifacts --artifacts-destination``: runs get ``mlflow-artifacts:/``
   URIs and upload through the server, so compute nodes need no shared directory;
 * ``--allowed-hosts``: MLflow answers HTTP 403 to a request whose Host header is
-  not listed (localhost and loopback are always accepted); the default lists this
-  machine's names;
+  not listed (``/health`` excepted). The default list is this machine's names,
+  ``localhost`` and ``127.0.0.1``, each with and without the port; a list given
+  replaces it. (Without the flag MLflow would also admit every private IP range.)
 * ``--workers`` and ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``: a small server
   without MLflow's job runner starts in seconds.
 """
