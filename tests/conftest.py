@@ -56,7 +56,7 @@ def smoke_copy(smoke, tmp_path):
     return copy_run(smoke[0], tmp_path / "project")
 
 
-SLOW_FIXTURES = {"smoke", "smoke_copy", "cluster", "smoke_on_slurm"}  # a workflow run, or the cluster's services
+SLOW_FIXTURES = {"smoke", "smoke_copy", "cluster", "smoke_on_slurm", "secure"}  # a workflow run, or real services
 
 
 def pytest_collection_modifyitems(config, items):
