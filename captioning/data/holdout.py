@@ -39,7 +39,7 @@ def hold_out_test(data_dir, n_test: int, seed: int, karpathy_split=None, annotat
     if karpathy_split is not None:
         is_test = karpathy_test_mask(urls, karpathy_split, annotations)
         n_test, how = int(is_test.sum()), f"Karpathy's test split ({Path(karpathy_split).name})"
-        attrs = {"holdout.source": f"{SOURCE}2014", "holdout.split": "karpathy", "holdout.n_test": n_test}
+        chosen_by = {"holdout.split": "karpathy"}
     else:
         if not isinstance(n_test, (int, np.integer)) or not 1 <= n_test < n_images:
             raise DataError(
@@ -50,7 +50,8 @@ def hold_out_test(data_dir, n_test: int, seed: int, karpathy_split=None, annotat
         is_test = np.zeros(n_images, dtype=bool)
         is_test[rng.choice(n_images, size=int(n_test), replace=False)] = True
         how = f"a seeded random hold-out (seed {seed})"
-        attrs = {"holdout.source": f"{SOURCE}2014", "holdout.seed": seed, "holdout.n_test": int(n_test)}
+        chosen_by = {"holdout.seed": seed}
+    attrs = {"holdout.source": f"{SOURCE}2014", "holdout.n_test": int(n_test), **chosen_by}
     rows = {layout.TEST_SPLIT: np.flatnonzero(is_test), SOURCE: np.flatnonzero(~is_test)}  # archive order kept
 
     cap_path = base / layout.CAPTIONS_FILE

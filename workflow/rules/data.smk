@@ -39,9 +39,9 @@ rule coco_data:
         size=config["coco"].get("size"),
         test_images=config["coco"]["test_images"],
         test_seed=config["coco"]["test_seed"],
-        test_split=config["coco"].get("test_split", "random"),
-        karpathy_split=config["coco"].get("karpathy_split"),
-        annotations=config["coco"].get("annotations"),
+        test_split=config["coco"]["test_split"],
+        karpathy_split=config["coco"]["karpathy_split"],
+        annotations=config["coco"]["annotations"],
         out_dir=parent("files"),
         archive_dir=f"{config['data_root']}/downloads",
     script:
