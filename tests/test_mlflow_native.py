@@ -26,7 +26,7 @@ from project import clean_env, snakemake
 from captioning.checkpoint import load_model
 from captioning.data import layout
 from captioning.data.pca import PCA
-from captioning.sampling import decode
+from captioning.sampling import DECODE_BATCH, decode
 from captioning.vocab import decode_captions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,15 +170,17 @@ def test_the_champion_captions_raw_features_through_pyfunc(smoke, monkeypatch):
     work = smoke[0]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri_of(work))
     model = mlflow.pyfunc.load_model(f"models:/{EXPERIMENT}@champion")
-    spec = model.metadata.get_input_schema().inputs[0]
-    assert spec.shape == (-1, raw_test_features(work).shape[1]) and spec.type == np.dtype(np.float32)
     raw = raw_test_features(work)
+    assert model.metadata.signature is None  # predict checks its input; a signature would refuse an empty batch
+    assert model.metadata.metadata["input"] == f"raw image features, float32, shape (N, {raw.shape[1]})"
     captions = model.predict(raw)
     run_id = MlflowClient(uri_of(work)).get_model_version_by_alias(EXPERIMENT, "champion").run_id
     assert captions == reference_captions(work, run_id, raw)
     assert all(isinstance(c, str) and c for c in captions)
-    with pytest.raises(Exception, match=r"shape"):
+    with pytest.raises(Exception, match=rf"expected raw features of shape \(N, {raw.shape[1]}\), got \(\d+, 100\)"):
         model.predict(raw[:, :100])
+    with pytest.raises(Exception, match=r"expected raw features, numbers of shape"):
+        model.predict([["a"] * raw.shape[1]])
     assert model.predict(np.zeros((0, raw.shape[1]), dtype=np.float32)) == []  # an empty batch, no captions
 
 
@@ -192,23 +194,36 @@ def test_mlflow_models_serve_answers_a_rest_request(smoke):
     proc = started([*cmd, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], env)
     try:
         wait_for(answers(f"http://127.0.0.1:{port}/ping", proc), 180, "mlflow models serve")
+        url = f"http://127.0.0.1:{port}/invocations"
         raw = raw_test_features(work)
-        answer = post(f"http://127.0.0.1:{port}/invocations", {"inputs": raw.tolist()})
+        answer = post(url, {"inputs": raw.tolist()})
+        # more rows than one decoding chunk holds: decoded in chunks, each row as on its own
+        reps = -(-(2 * DECODE_BATCH + 1) // len(raw))
+        large = post(url, {"instances": np.tile(raw, (reps, 1)).tolist()})
+        empty = [post(url, body) for body in ({"inputs": []}, {"instances": []})]
         refused = {}
         for row, value in ((2, float("nan")), (1, float("inf")), (4, float("-inf"))):
             bad = raw.tolist()
             bad[row][7] = value
-            refused[row] = post_error(f"http://127.0.0.1:{port}/invocations", json.dumps({"inputs": bad}))
+            refused[row] = post_error(url, json.dumps({"inputs": bad}))
+        narrow = post_error(url, json.dumps({"inputs": raw[:, :100].tolist()}))
+        words = post_error(url, json.dumps({"inputs": [["a"] * raw.shape[1]]}))
     finally:
         stop(proc)
     run_id = MlflowClient(uri_of(work)).get_model_version_by_alias(EXPERIMENT, "champion").run_id
     assert answer["predictions"] == reference_captions(work, run_id, raw)
+    assert len(large["predictions"]) == reps * len(raw) > 2 * DECODE_BATCH
+    assert large["predictions"] == answer["predictions"] * reps
+    assert empty == [{"predictions": []}] * 2
     for row, (status, body) in refused.items():  # never an HTTP 200 with an empty caption
         assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
         assert (
             f"Captioner.predict: row {row} holds NaN or infinite features; every feature must be finite"
             in body["message"]
         )
+    assert narrow[0] == words[0] == 400
+    assert f"expected raw features of shape (N, {raw.shape[1]}), got ({len(raw)}, 100)" in narrow[1]["message"]
+    assert f"expected raw features, numbers of shape (N, {raw.shape[1]}): could not convert" in words[1]["message"]
 
 
 def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliases(smoke):

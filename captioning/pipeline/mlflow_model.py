@@ -35,15 +35,19 @@ class Captioner(mlflow.pyfunc.PythonModel):
         self.config = dict(context.model_config)
 
     def predict(self, context, model_input: np.ndarray, params: dict | None = None) -> list[str]:
-        # An ndarray hint is what MLflow asks for; it keeps the tensor signature given at logging.
+        # The model has no MLflow signature (see log_captioner): every input check is here.
         from ..sampling import decode
         from ..vocab import decode_captions
 
-        X = np.asarray(model_input, dtype=np.float32)
+        width = self.mean.shape[0]
+        try:
+            X = np.asarray(model_input, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise _bad_input(f"expected raw features, numbers of shape (N, {width}): {e}") from None
         if X.size == 0:
             return []
-        if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
-            raise _bad_input(f"expected raw features of shape (N, {self.mean.shape[0]}), got {X.shape}")
+        if X.ndim != 2 or X.shape[1] != width:
+            raise _bad_input(f"expected raw features of shape (N, {width}), got {X.shape}")
         finite = np.isfinite(X).all(axis=1)
         if not finite.all():
             row = int(np.argmin(finite))
@@ -76,24 +80,22 @@ def read_pca(data_dir) -> PCA:
         return PCA.from_group(f["pca"])
 
 
-def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, work_dir, input_example=None) -> str:
+def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, work_dir) -> str:
     """Log the captioner into the run ``run_id`` at ``uri``; returns the model's URI (``models:/<id>``).
 
     ``decoding``: {decode_method, decode_beam_width, decode_max_length, feature_mode}; MLflow also
     logs these as the run's params, hence names no training param has.
-    """
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
+    The model carries no MLflow signature: its scoring server turns ``{"inputs": []}`` into a
+    list that no tensor signature accepts, so an empty batch could not be sent. ``predict``
+    checks the input itself, and the MLmodel file's ``metadata`` states the contract.
+    """
     import captioning
 
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     np.savez(work / "pca.npz", mean=pca.mean_, components=pca.components_)
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, pca.mean_.shape[0]))]),  # the features files hold float32
-        outputs=Schema([ColSpec(DataType.string, "caption")]),
-    )
+    contract = {"input": f"raw image features, float32, shape (N, {pca.mean_.shape[0]})", "output": "N captions"}
     client = mlflow.MlflowClient(uri)
     experiment_id = client.get_run(run_id).info.experiment_id
     # created here so that it belongs to the run's experiment (Model.log alone files it under the active one)
@@ -108,8 +110,7 @@ def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, w
             python_model=Captioner(),
             artifacts={"checkpoint": str(checkpoint), "pca": str(work / "pca.npz")},
             model_config=decoding,
-            signature=signature,
-            input_example=input_example,
+            metadata=contract,
             code_paths=[str(Path(captioning.__file__).parent)],
             pip_requirements=[],
         )
