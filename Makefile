@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Everything but the tests marked slow (Snakemake runs, MLflow servers, serving, PostgreSQL,
-# SLURM): about 2 minutes on a 2-core machine.
+# SLURM); its time: docs/testing.md.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
@@ -34,16 +34,10 @@ reproduce: $(STAMP)
 	$(BIN)/snakemake --cores 8
 	$(BIN)/snakemake --report results/report.html
 
+# Every benchmark, each written into its block of the docs (bench/publish.py; the tracking
+# server's needs root and PostgreSQL, as the cluster tests do).
 bench: $(STAMP)
-	$(BIN)/python bench/bench_train_step.py
-	$(BIN)/python bench/bench_kernels.py
-	$(BIN)/python bench/bench_metrics.py
-	$(BIN)/python bench/bench_decode.py
-	$(BIN)/python bench/bench_coco_scale.py
-	$(BIN)/python bench/bench_cores.py
-	$(BIN)/python bench/bench_scst.py
-	$(BIN)/python bench/bench_blas_kernel.py
-	$(BIN)/python bench/bench_tracking.py  # needs root and PostgreSQL, as the cluster tests do
+	$(BIN)/python bench/publish.py
 
 # Re-pin every dependency from a clean resolve (run after editing pyproject.toml).
 lock:

@@ -284,7 +284,10 @@ def main(argv=None):
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"COCO-scale rehearsal, archive {size / 1e9:.2f} GB, {os.cpu_count()} cores, one clean process per stage")
+    from captioning.provenance import describe, numerics
+
+    print(f"machine: {describe(numerics())}\n")
+    print(f"COCO-scale rehearsal, archive {size / 1e9:.2f} GB, {os.cpu_count()} cores, one clean process per stage\n")
     print("| stage | time | peak RSS | written | |")
     print("|---|---:|---:|---:|---|")
     for stage, r in rows.items():

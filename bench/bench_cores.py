@@ -49,9 +49,12 @@ def main(argv=None):
     cores = os.cpu_count()
     one = run(1, args.seconds)
     many = run(cores, args.seconds)
-    print(f"one process: {one[0]:.0f} GFLOP/s")
+    from captioning.provenance import describe, numerics
+
+    print(f"machine: {describe(numerics())}\n")
+    print(f"one process: {one[0]:.0f} GFLOP/s\n")
     print(f"{cores} processes at once: {' + '.join(f'{r:.0f}' for r in many)} = {sum(many):.0f} GFLOP/s")
-    print(f"summary: {cores} cores give {sum(many) / one[0]:.2f}x one core's sgemm throughput")
+    print(f"\nsummary: {cores} cores give {sum(many) / one[0]:.2f}x one core's sgemm throughput")
 
 
 if __name__ == "__main__":

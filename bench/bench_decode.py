@@ -97,9 +97,12 @@ def main(argv=None):
             runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"round {r + 1} {mode}: {runs[mode][-1]}", file=sys.stderr)
     med = {m: {k: float(np.median([x[k] for x in runs[m]])) for k in runs[m][0]} for m in modes}
+    from captioning.provenance import describe, numerics
+
+    print(f"machine: {describe(numerics())}\n")
     print(
         f"{args.images} images, LSTM H={args.hidden}, greedy captions of {med[modes[0]]['mean_words']:.1f} words "
-        f"on average; medians of {args.repeats} clean processes each"
+        f"on average; medians of {args.repeats} clean processes each\n"
     )
     print("| decoder | decode | decode + score | peak RSS | decode time / greedy's |")
     print("|---|---:|---:|---:|---:|")

@@ -91,6 +91,9 @@ def main(argv=None):
     if _jit.numba.config.THREADING_LAYER == "default" and "OMP_WAIT_POLICY" not in os.environ:
         _jit.numba.config.THREADING_LAYER = "workqueue"
     rng = np.random.default_rng(0)
+    from captioning.provenance import describe, numerics
+
+    print(f"machine: {describe(numerics())}\n")
     print(
         f"numba threads: {_jit.numba.get_num_threads()}, threading layer: {_jit.numba.config.THREADING_LAYER}, "
         f"current threshold: {_jit.PARALLEL_MIN_ELEMENTS} elements"

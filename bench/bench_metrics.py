@@ -51,9 +51,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     refs, hyps = corpus(args.images)
     ours, scores = timed(lambda: score_captions(refs, hyps))
+    from captioning.provenance import describe, numerics
+
+    print(f"machine: {describe(numerics())}\n")
     print(
         f"captioning.metrics.score_captions, {args.images} images x 5 refs: median {ours:.2f} s "
-        f"(BLEU-4 {scores['BLEU-4']:.4f}, CIDEr-D {scores['CIDEr-D']:.4f})"
+        f"(BLEU-4 {scores['BLEU-4']:.4f}, CIDEr-D {scores['CIDEr-D']:.4f})\n"
     )
     if importlib.util.find_spec("pycocoevalcap") is None:
         print("pycocoevalcap not installed: no reference timing")
@@ -72,7 +75,7 @@ def main(argv=None):
     scaled = ref_t * args.images / n
     print(
         f"pycocoevalcap Bleu(4) + Cider, {n} images, clean process (modules of this project loaded: "
-        f"{', '.join(out['imported_ours']) or 'none'}): {ref_t:.2f} s -> ~{scaled:.0f} s for {args.images} images"
+        f"{', '.join(out['imported_ours']) or 'none'}): {ref_t:.2f} s -> ~{scaled:.0f} s for {args.images} images\n"
     )
     print(
         f"summary: {args.images} images scored in {ours:.1f} s, {scaled / ours:.0f}x faster than pycocoevalcap (scaled)"

@@ -97,9 +97,9 @@ def main() -> None:
     args = ap.parse_args()
     if services.missing():
         raise SystemExit(f"bench_tracking: {services.missing()}")
-    from captioning.provenance import cpu_model
+    from captioning.provenance import describe, numerics
 
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores")
+    print(f"machine: {describe(numerics())}; {os.cpu_count()} cores")
     rows = []
     pg = services.Postgres()
     root = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
@@ -132,6 +132,7 @@ def main() -> None:
                     print(
                         f"  {name:<10} N={n:<3} {result['rps']:7.1f} req/s  p95 {result['p95_ms']:7.1f} ms  "
                         f"lost {result['lost']}",
+                        file=sys.stderr,
                         flush=True,
                     )
             finally:
@@ -143,7 +144,7 @@ def main() -> None:
         print(f"| {name} | {n} | {r['rps']:.1f} | {r['p95_ms']:.0f} | {r['lost']} |")
     total_lost = sum(r["lost"] for _, _, r in rows)
     print(
-        f"bench_tracking: {len(rows)} measurements, {args.batches * args.metrics} metrics per writer, "
+        f"\nbench_tracking: {len(rows)} measurements, {args.batches * args.metrics} metrics per writer, "
         f"{total_lost} lost writes"
     )
 

@@ -161,10 +161,13 @@ def main(argv=None):
         np.savez(Path(tmp) / "none.npz", dims=np.array([V, D, W, H]))
         rate = 2 * 2048 * 512 * 2048 / run_worker("sgemm", Path(tmp) / "none.npz", 20, 2, {})["median_s"]
 
-    print(f"sgemm (2048x512 @ 512x2048, float32, clean numpy process): {rate / 1e9:.0f} GFLOP/s")
+    from captioning.provenance import describe, numerics
+
+    print(f"machine: {describe(numerics())}\n")
+    print(f"sgemm (2048x512 @ 512x2048, float32, clean numpy process): {rate / 1e9:.0f} GFLOP/s\n")
     for name, out in rows[0]["info"].items():
         print(
-            f"  {name}: {out['threads']}; modules of this project loaded: {', '.join(out['imported_ours']) or 'none'}"
+            f"* {name}: {out['threads']}; modules of this project loaded: {', '.join(out['imported_ours']) or 'none'}"
         )
     print("\n| N | implementation | median ms | captions/s | vs numpy-ref | vs torch | % of sgemm rate |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -175,14 +178,14 @@ def main(argv=None):
             vs_torch = f"{med['torch'] / t:.2f}x" if "torch" in med else "n/a"
             frac = f"{100 * r['flops'] / t / rate:.0f}%" if name.startswith("captioning") else ""
             print(f"| {r['N']} | {name} | {1e3 * t:.1f} | {r['N'] / t:.0f} | {vs_ref:.2f}x | {vs_torch} | {frac} |")
-    print("\nFirst call (seconds: import, first loss(), second loss()):")
+    print("\nFirst call (seconds: import, first loss(), second loss()):\n")
     for label, (imp, first, second) in latency.items():
-        print(f"  {label}: import {imp:.2f}, first call {first:.2f}, second call {second:.3f}")
+        print(f"* {label}: import {imp:.2f}, first call {first:.2f}, second call {second:.3f}")
     if args.json:
         args.json.write_text(json.dumps({"sgemm_flops": rate, "rows": rows, "first_call": latency}, indent=2))
     anchor = "torch" if "torch" in names else "numpy-ref"
     ratios = [f"N={r['N']}: {r['median_s']['captioning'] / r['median_s'][anchor]:.2f}x {anchor}'s time" for r in rows]
-    print("summary: captioning takes " + ", ".join(ratios))
+    print("\nsummary: captioning takes " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

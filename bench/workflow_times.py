@@ -47,6 +47,22 @@ def jobs(root: Path) -> pd.DataFrame:
     return df.sort_values("start").reset_index(drop=True)
 
 
+def rule_table(df: pd.DataFrame) -> str:
+    """Markdown: each rule's jobs, their summed wall seconds and the peak RSS of any one of them."""
+    by_rule = df.groupby("rule", sort=False).agg(
+        jobs=("job", "size"), wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max")
+    )
+    rows = ["| rule | jobs | wall (sum) | peak RSS |", "|---|---:|---:|---:|"]
+    for rule, r in by_rule.iterrows():
+        rows.append(f"| {rule} | {int(r.jobs)} | {r.wall_s:.0f} s | {r.max_rss_mb / 1024:.2f} GB |")
+    return "\n".join(rows)
+
+
+def summary(df: pd.DataFrame) -> str:
+    span = df["end"].max()
+    return f"{len(df)} jobs from first start to last end in {span:.0f} s ({span / 60:.1f} min)"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", nargs="?", type=Path, default=Path("benchmarks/synthetic"))
@@ -56,15 +72,7 @@ def main(argv=None):
     print("|---|---:|---:|---:|---:|")
     for r in df.itertuples():
         print(f"| {r.job} | {r.start:.0f} s | {r.end:.0f} s | {r.wall_s:.0f} s | {r.max_rss_mb / 1024:.2f} GB |")
-    by_rule = df.groupby("rule", sort=False).agg(
-        jobs=("job", "size"), wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max")
-    )
-    print("\n| rule | jobs | wall (sum) | peak RSS |")
-    print("|---|---:|---:|---:|")
-    for rule, r in by_rule.iterrows():
-        print(f"| {rule} | {int(r.jobs)} | {r.wall_s:.0f} s | {r.max_rss_mb / 1024:.2f} GB |")
-    span = df["end"].max()
-    print(f"\nsummary: {len(df)} jobs from first start to last end in {span:.0f} s ({span / 60:.1f} min)")
+    print(f"\n{rule_table(df)}\n\nsummary: {summary(df)}")
 
 
 if __name__ == "__main__":
