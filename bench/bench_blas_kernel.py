@@ -88,7 +88,7 @@ def main(argv=None) -> None:
             scores[label] = [Scores.read(r / "scores.json").decoders["greedy"] for r in runs]
             params[label] = [np.load(r / "model.npz")["params/Wh"] for r in runs]
     moved = max(float(np.abs(a - b).max()) for a, b in zip(params["default"], params["other"], strict=True))
-    print(f"machine: {describe(numerics())}")
+    print(f"machine: {describe(numerics())}\n")
     print(f"{args.seeds} seeds, {args.epochs} epochs each; kernels: {kernels['default']} vs {kernels['other']}\n")
     print("| seed | BLEU-4 default | BLEU-4 other | CIDEr-D default | CIDEr-D other |")
     print("|---|---:|---:|---:|---:|")
@@ -96,11 +96,11 @@ def main(argv=None) -> None:
         a, b = scores["default"][s], scores["other"][s]
         print(f"| {s} | {a['BLEU-4']:.4f} | {b['BLEU-4']:.4f} | {a['CIDEr-D']:.4f} | {b['CIDEr-D']:.4f} |")
     d = paired_difference(stats["default"], stats["other"], seed=0).as_dict()
-    print(f"\nlargest |Wh| difference after training: {moved:.2e} (bitwise equal: {moved == 0})")
+    print(f"\n* largest |Wh| difference after training: {moved:.2e} (bitwise equal: {moved == 0})")
     for m in ("BLEU-4", "CIDEr-D"):
         inside = d[f"{m}_lo"] <= 0 <= d[f"{m}_hi"]
         print(
-            f"default minus other, {m}: {d[m]:+.4f} [{d[f'{m}_lo']:+.4f}, {d[f'{m}_hi']:+.4f}], "
+            f"* default minus other, {m}: {d[m]:+.4f} [{d[f'{m}_lo']:+.4f}, {d[f'{m}_hi']:+.4f}], "
             f"p {d[f'{m}_p']:.3f}; 0 inside the interval: {inside}"
         )
 

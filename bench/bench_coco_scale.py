@@ -47,7 +47,8 @@ import numpy as np
 
 SIZES = {"train": (82_783, 400_135), "val": (40_504, 195_954)}  # images, captions
 F, W, H, BATCH = 4096, 256, 512, 128
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"  # PCA size, hold-out, caption length
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config" / "config.yaml"  # PCA size, hold-out, caption length
 STAGES = ("download", "extract", "pca", "load", "train", "greedy", "beam-3")
 ARCHIVE = "coco_captioning.zip"
 
@@ -200,6 +201,7 @@ def stage_train(work: Path, iterations: int) -> dict:
     per_epoch = n_train // BATCH * seconds / iterations
     return {
         "seconds": seconds,
+        "epoch_s": per_epoch,
         "note": f"{iterations} iterations, {1e3 * seconds / iterations:.0f} ms each: "
         f"one epoch of {n_train} captions takes {per_epoch / 60:.1f} min; loss {solver.loss_history[-1]:.2f}",
     }
@@ -294,6 +296,26 @@ def main(argv=None):
         print(
             f"| {stage} | {r['seconds']:.1f} s | {r['peak_rss_gb']:.2f} GB | {r['written_gb']:.2f} GB | {r['note']} |"
         )
+    print(f"\n{sweep_estimate(ROOT / 'config/sweep_coco.yaml', rows['train']['epoch_s'])}")
+
+
+def sweep_estimate(path: Path, epoch_s: float) -> str:
+    """A sweep's job time at ``epoch_s`` seconds an epoch: its runs' epochs, early stopping aside.
+
+    A self-critical epoch samples 5 captions for each of the 82,783 train images, about as many
+    captions as a cross-entropy epoch's 400,135, and costs about as much (bench/bench_scst.py).
+    """
+    from captioning.pipeline.config import load_yaml
+    from captioning.pipeline.experiment import Sweep
+
+    sweep = Sweep.from_dict(load_yaml(path), str(path))
+    runs = sweep.runs()
+    epochs = sum(sweep.experiments[name].num_epochs for name, _ in runs)
+    hours = epochs * epoch_s / 3600
+    return (
+        f"{path.relative_to(ROOT)}: {len(runs)} trainings, {epochs} epochs in all: at most {hours:.1f} h of job "
+        "time at this epoch time, early stopping aside"
+    )
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def main(argv=None) -> None:
     scst = float(np.median([x["iteration_s"] for x in runs["scst"]]))
     reward = float(np.median([x["reward_s"] for x in runs["scst"]]))
     length = runs["scst"][0]["mean_sampled_length"]
-    print(f"machine: {describe(numerics())}")
+    print(f"machine: {describe(numerics())}\n")
     print(f"LSTM W={W} H={H} V={V} D={D}; {IMAGES} images x {SAMPLES} samples (mean sampled length {length:.1f})\n")
     print("| measurement | median | ratio |")
     print("|---|---:|---:|")
@@ -123,7 +123,8 @@ def main(argv=None) -> None:
     print(f"| SCST iteration, {IMAGES} x {SAMPLES} samples | {1e3 * scst:.1f} ms | {scst / xe:.2f}x |")
     print(f"| its CIDEr-D rewards | {1e3 * reward:.1f} ms | {100 * reward / scst:.0f}% of the SCST iteration |")
     print(
-        f"summary: an SCST iteration takes {scst / xe:.2f}x a cross-entropy one; rewards are {100 * reward / scst:.0f}%"
+        f"\nsummary: an SCST iteration takes {scst / xe:.2f}x a cross-entropy one; "
+        f"rewards are {100 * reward / scst:.0f}%"
     )
 
 

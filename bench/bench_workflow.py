@@ -28,6 +28,13 @@ from workflow_times import jobs, rule_table, summary  # noqa: E402
 
 from captioning.provenance import describe, numerics  # noqa: E402
 
+OUTPUTS = {"data", "runs", "results", "logs", "benchmarks", "mlflow.db", "mlartifacts"}  # what a run writes
+
+
+def size_gb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+    return sum(f.stat().st_size for f in files) / 1e9
+
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,6 +51,7 @@ def main(argv=None) -> None:
             raise SystemExit(f"bench_workflow: `snakemake --cores {args.cores}` failed in {work} (see above)")
         df = jobs(work / "benchmarks/synthetic")
         trainings = int((df["rule"] == "train").sum())
+        written = {name: size_gb(work / name) for name in sorted(OUTPUTS) if (work / name).exists()}
     minutes, seconds = divmod(round(wall), 60)
     print(f"machine: {describe(numerics())}\n")
     print(
@@ -51,6 +59,8 @@ def main(argv=None) -> None:
         f"{minutes} min {seconds} s of wall time; {summary(df)}.\n"
     )
     print(rule_table(df))
+    parts = ", ".join(f"{name} {gb:.2f}" for name, gb in written.items())
+    print(f"\nDisk: {sum(written.values()):.2f} GB written ({parts})")
 
 
 if __name__ == "__main__":
