@@ -48,7 +48,7 @@ def main(argv=None) -> None:
         done = subprocess.run(cmd, cwd=work, env=clean_env(), stdout=sys.stderr)
         wall = time.perf_counter() - t0
         if done.returncode:
-            raise SystemExit(f"bench_workflow: `snakemake --cores {args.cores}` failed in {work} (see above)")
+            raise SystemExit(f"bench_workflow: `snakemake --cores {args.cores}` failed (its log is above)")
         df = jobs(work / "benchmarks/synthetic")
         trainings = int((df["rule"] == "train").sum())
         written = {name: size_gb(work / name) for name in sorted(OUTPUTS) if (work / name).exists()}

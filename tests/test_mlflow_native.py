@@ -182,6 +182,8 @@ def test_the_champion_captions_raw_features_through_pyfunc(smoke, monkeypatch):
     with pytest.raises(Exception, match=r"expected raw features, numbers of shape"):
         model.predict([["a"] * raw.shape[1]])
     assert model.predict(np.zeros((0, raw.shape[1]), dtype=np.float32)) == []  # an empty batch, no captions
+    with pytest.raises(Exception, match=r"expected raw features of shape \(N, \d+\), got \(3, 0\)"):
+        model.predict(np.zeros((3, 0), dtype=np.float32))  # rows without features are not an empty batch
 
 
 def test_mlflow_models_serve_answers_a_rest_request(smoke):

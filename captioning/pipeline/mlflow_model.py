@@ -44,7 +44,7 @@ class Captioner(mlflow.pyfunc.PythonModel):
             X = np.asarray(model_input, dtype=np.float32)
         except (TypeError, ValueError) as e:
             raise _bad_input(f"expected raw features, numbers of shape (N, {width}): {e}") from None
-        if X.size == 0:
+        if X.ndim >= 1 and len(X) == 0:  # no rows: `[]` over JSON, or (0, F)
             return []
         if X.ndim != 2 or X.shape[1] != width:
             raise _bad_input(f"expected raw features of shape (N, {width}), got {X.shape}")
