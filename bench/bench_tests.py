@@ -5,8 +5,8 @@
 Runs `make test-fast`'s selection (the tests not marked ``slow``), or with
 ``--all`` the whole suite as `make test` does, in this checkout, and prints the
 counts and the wall time from pytest's JUnit report. A failed test fails the
-benchmark: a figure is only published for a green suite. Set ``CI=true`` as
-``.ci/run`` does, so that a test missing a service fails instead of skipping.
+benchmark: a figure is only published for a green suite. Set ``CI=true``, as CI does when it runs
+``.ci/run``, so that a test missing a service fails instead of skipping.
 """
 
 from __future__ import annotations
