@@ -25,6 +25,7 @@ import datetime
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,14 +90,18 @@ def render(text: str, name: str, output: str, header: str) -> str:
     return text[: m.start("body")] + body + text[m.end("body") :]
 
 
+def command(name: str) -> str:
+    """FIGURES[name] as a user types it."""
+    return f"python {' '.join(FIGURES[name])}"
+
+
 def run(name: str) -> str:
     """The stdout of FIGURES[name], run now; stderr streams to the terminal."""
-    cmd = [sys.executable, *FIGURES[name]]
-    done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run([sys.executable, *FIGURES[name]], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if done.returncode:
-        raise PublishError(f"`python {' '.join(FIGURES[name])}` failed (exit {done.returncode}); block {name!r} kept")
+        raise PublishError(f"`{command(name)}` failed (exit {done.returncode}); block {name!r} kept")
     if not done.stdout.strip():
-        raise PublishError(f"`python {' '.join(FIGURES[name])}` printed nothing; block {name!r} kept")
+        raise PublishError(f"`{command(name)}` printed nothing; block {name!r} kept")
     return done.stdout
 
 
@@ -108,15 +113,19 @@ def publish(names: list[str], root: Path | None = None) -> None:
     for name in names:
         if name not in where:
             raise PublishError(f"no <!-- figures: {name} --> block in {' or '.join(DOCS)}")
+    t0 = time.perf_counter()
     for name in names:
-        print(f"publish: {name}: python {' '.join(FIGURES[name])}", file=sys.stderr, flush=True)
+        print(f"publish: {name}: {command(name)}", file=sys.stderr, flush=True)
         output = run(name)
-        header = f"`python {' '.join(FIGURES[name])}`, {datetime.date.today().isoformat()}:"
+        header = f"`{command(name)}`, {datetime.date.today().isoformat()}:"
         path = where[name]
         text = render(path.read_text(), name, output, header)
         with atomic_path(path) as tmp:
             tmp.write_text(text)
         print(f"publish: {name} -> {path.relative_to(root)}", file=sys.stderr, flush=True)
+    pages = sorted({str(where[n].relative_to(root)) for n in names})
+    minutes = (time.perf_counter() - t0) / 60
+    print(f"publish: {len(names)} blocks in {', '.join(pages)} written in {minutes:.1f} min", file=sys.stderr)
 
 
 def main(argv=None) -> None:
@@ -127,7 +136,7 @@ def main(argv=None) -> None:
     try:
         if args.list:
             for name, path in locate(ROOT).items():
-                print(f"{name}: python {' '.join(FIGURES[name])} -> {path.relative_to(ROOT)}")
+                print(f"{name}: {command(name)} -> {path.relative_to(ROOT)}")
             return
         unknown = [n for n in args.names if n not in FIGURES]
         if unknown:
