@@ -17,15 +17,18 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
+# Two pytest-xdist workers; the tests that share SLURM and PostgreSQL (group "services") run on one.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadgroup
+
 # Everything, lint and format included (tests/test_hygiene.py); the cluster tests
 # need root and Debian's SLURM and PostgreSQL (.ci/run installs them) or they skip.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # Everything but the tests marked slow (Snakemake runs, MLflow servers, serving, PostgreSQL,
 # SLURM); its time: docs/testing.md.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/python -m pytest tests/test_hygiene.py

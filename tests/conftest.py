@@ -24,19 +24,16 @@ def small_dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def smoke(tmp_path_factory):
-    """The smoke workflow run once in a copy of the project: (work dir, seconds, the snakemake result).
+def smoke(tmp_path_factory, worker_id):
+    """The smoke workflow, run once per test session in a copy of the project: (work dir, seconds).
 
-    Read-only: a test that changes the run (its sweep, files or MLflow store) takes ``smoke_copy``.
+    Built once for all pytest-xdist workers (see :func:`project.once`). Read-only: a test that
+    changes the run (its sweep, files or MLflow store) or runs Snakemake in it takes ``smoke_copy``.
     """
-    import time
+    from project import SmokeRun, once, smoke_run
 
-    from project import copy_project, snakemake
-
-    work = copy_project(tmp_path_factory.mktemp("project"))
-    start = time.perf_counter()
-    res = snakemake(work)
-    return work, time.perf_counter() - start, res
+    work = once(tmp_path_factory, worker_id, "smoke", smoke_run)
+    return SmokeRun.read(work)
 
 
 @pytest.fixture
@@ -53,10 +50,47 @@ def smoke_copy(smoke, tmp_path):
     """A private copy of the smoke run's project, for a test that changes it."""
     from project import copy_run
 
-    return copy_run(smoke[0], tmp_path / "project")
+    return copy_run(smoke.work, tmp_path / "project")
 
 
-SLOW_FIXTURES = {"smoke", "smoke_copy", "cluster", "smoke_on_slurm", "secure"}  # a workflow run, or real services
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory, worker_id):
+    """A project holding the smoke config's dataset and PCA features only, built once per test session."""
+    from project import once
+    from project import smoke_data as build
+
+    return once(tmp_path_factory, worker_id, "smoke-data", build)
+
+
+@pytest.fixture
+def smoke_data_copy(smoke_data, tmp_path):
+    """A fresh copy of the project holding the smoke config's data and PCA features (up to date): a DAG
+    that starts there trains, scores and collects without building the data again."""
+    from project import copy_data
+
+    return copy_data(smoke_data, tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory, worker_id):
+    """One PostgreSQL server for the session's cluster and tracking-server tests (the ``services`` group).
+
+    Those tests share it and SLURM's /etc/slurm/slurm.conf, so pytest-xdist must run the whole group on one
+    worker; a second worker asking for it fails at once instead of racing the first.
+    """
+    import services
+    from project import claim
+
+    claim(tmp_path_factory, worker_id, "services")
+    pg = services.Postgres()
+    try:
+        pg.start()
+        yield pg
+    finally:
+        pg.stop()
+
+
+SLOW_FIXTURES = {"smoke", "smoke_copy", "smoke_data", "smoke_data_copy", "cluster", "smoke_on_slurm", "secure", "postgres"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+import traceback
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config", "workflow", "profiles")
@@ -65,3 +69,78 @@ def copy_run(src: Path, dest: Path) -> Path:
                     if "CHAR" in column[2].upper() or "TEXT" in column[2].upper():
                         db.execute(f'update "{table}" set "{column[1]}" = replace("{column[1]}", ?, ?)', (old, new))
     return dest
+
+
+def copy_data(src: Path, dest: Path) -> Path:
+    """A fresh copy of the project with only ``src``'s smoke data directory (mtimes kept: up to date)."""
+    copy_project(dest)
+    shutil.copytree(src / "smoke/data", dest / "smoke/data")
+    return dest
+
+
+def smoke_data(work: Path) -> None:
+    """The smoke config's dataset and PCA features, and nothing else, in a fresh copy of the project."""
+    copy_project(work)
+    snakemake(work, "pca")
+
+
+def once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
+    """``build(directory)`` once per test session, whichever pytest-xdist worker asks first; the directory.
+
+    The workers share the session's base temporary directory; a file lock makes the others wait
+    for the first, and a failed build fails every worker that asks with the first one's error.
+    """
+    from filelock import FileLock
+
+    if worker_id == "master":  # no xdist: this process is the session
+        root = tmp_path_factory.getbasetemp()
+    else:
+        root = tmp_path_factory.getbasetemp().parent
+    out, done, failed = root / name, root / f"{name}.done", root / f"{name}.failed"
+    with FileLock(root / f"{name}.lock"):
+        if failed.exists():
+            raise AssertionError(f"{name}, built once for the session, failed:\n{failed.read_text()}")
+        if not done.exists():
+            try:
+                build(out)
+            except BaseException:
+                failed.write_text(traceback.format_exc()[-5000:])
+                raise
+            done.touch()
+    return out
+
+
+def claim(tmp_path_factory, worker_id: str, group: str) -> None:
+    """Record that this pytest-xdist worker runs the tests of ``group``; fail if another one already does."""
+    from filelock import FileLock
+
+    if worker_id == "master":
+        return
+    root = tmp_path_factory.getbasetemp().parent
+    owner = root / f"{group}.worker"
+    with FileLock(root / f"{group}.worker.lock"):
+        if owner.exists() and owner.read_text() != worker_id:
+            raise RuntimeError(
+                f"the {group!r} tests run on workers {owner.read_text()} and {worker_id}: pytest-xdist's "
+                "--dist loadgroup did not keep the xdist_group together (pytest-xdist#1386: pytest 9.2 breaks it)"
+            )
+        owner.write_text(worker_id)
+
+
+class SmokeRun(NamedTuple):
+    """The session's smoke workflow run: its project directory and the seconds it took."""
+
+    work: Path
+    seconds: float
+
+    @classmethod
+    def read(cls, work: Path) -> SmokeRun:
+        return cls(work, json.loads((work / ".smoke-run.json").read_text())["seconds"])
+
+
+def smoke_run(work: Path) -> None:
+    """The smoke workflow from scratch in a fresh copy of the project (:func:`once`'s ``build``)."""
+    copy_project(work)
+    start = time.perf_counter()
+    snakemake(work)
+    (work / ".smoke-run.json").write_text(json.dumps({"seconds": time.perf_counter() - start}))

@@ -27,9 +27,16 @@ from project import clean_env, copy_project, copy_run, snakemake
 REASON = services.missing()
 if REASON and os.environ.get("CI") == "true":
     raise RuntimeError(f"cluster tests cannot run: {REASON} (CI=true: they must run; .ci/run installs the packages)")
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"cluster tests: {REASON}")
+# One worker runs every test of the services group (SLURM's /etc/slurm/slurm.conf, the session's PostgreSQL).
+pytestmark = [
+    pytest.mark.xdist_group("services"),
+    pytest.mark.skipif(REASON is not None, reason=f"cluster tests: {REASON}"),
+]
 
 PROFILE = ("--profile", "profiles/slurm")
+# profiles/slurm waits 20 s before a wave's first status check, a cluster's pace; a test's one-node
+# cluster answers at once (the plugin then adds 10 s a round until a job ends, as it does anywhere).
+FAST_STATUS = ("--slurm-init-seconds-before-status-checks", "1")
 ROLE = "tags.`captioning.role`"
 SEEDS = f"{ROLE} = 'seed'"  # the seed runs, not the experiments' parent runs
 LOCAL = ("all", "collect", "register")  # rules that never go through sbatch
@@ -38,19 +45,20 @@ EDITOR = ("editor", secrets.token_urlsafe(12))  # EDIT on smoke-synthetic: the s
 
 
 def on_slurm(work, *args, **kwargs):
-    """``snakemake --profile profiles/slurm --configfile config/smoke.yaml ARGS``, as docs/cluster.md says."""
-    return snakemake(work, *PROFILE, *args, cores=None, **kwargs)
+    """``snakemake --profile profiles/slurm --configfile config/smoke.yaml ARGS``, as docs/cluster.md says
+    (with the test's status-check delay)."""
+    return snakemake(work, *PROFILE, *FAST_STATUS, *args, cores=None, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory, postgres):
     root = tmp_path_factory.mktemp("cluster")
-    slurm, pg = services.Slurm(root / "slurm", cpus=2), services.Postgres()
+    # four CPUs on two cores: a wave of four jobs, each one thread, costs one round of status checks
+    slurm, pg = services.Slurm(root / "slurm", cpus=4), postgres
     servers = []
     try:
         start = time.perf_counter()
         slurm.start()
-        pg.start()
         bring_up = time.perf_counter() - start
         for name, admin_password in (("tracking_a", ADMIN_PASSWORD), ("tracking_b", None)):
             server = services.TrackingServer(root / name, pg.create_database(name), pg, admin_password=admin_password)
@@ -58,12 +66,11 @@ def cluster(tmp_path_factory):
             servers.append(server)
         services.AuthAdmin(servers[0]).create_user(*EDITOR)
         services.AuthAdmin(servers[0]).grant(EDITOR[0], "smoke-synthetic", "EDIT")
-        print(f"SLURM and PostgreSQL up in {bring_up:.1f} s")
+        print(f"SLURM up in {bring_up:.1f} s")
         yield slurm, servers
     finally:
         for server in servers:
             server.stop()
-        pg.stop()
         slurm.stop()
 
 
@@ -86,7 +93,7 @@ def slurm_env(server, **extra):
     return clean_env(**{**settings, **extra})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_on_slurm(cluster, tmp_path_factory):
     slurm, (server, _) = cluster
     work = copy_project(tmp_path_factory.mktemp("project"))
@@ -123,6 +130,13 @@ def test_every_job_but_the_local_rules_went_through_sbatch(cluster, smoke_on_slu
     print(f"smoke workflow on SLURM: {len(finished)} sbatch jobs, {seconds:.0f} s")
 
 
+def test_slurm_writes_the_same_summary_bytes_as_the_local_run(smoke, smoke_on_slurm):
+    """Bitwise reproducible on one machine: the session's local smoke run and its run through sbatch,
+    each from scratch with the same seeds, write the same bytes."""
+    local, on_slurm = smoke.work / "smoke/results/summary.md", smoke_on_slurm[0] / "smoke/results/summary.md"
+    assert on_slurm.read_bytes() == local.read_bytes()
+
+
 def test_all_runs_are_on_the_server_finished_with_metrics_and_artifacts(cluster, smoke_on_slurm):
     _, (server, _) = cluster
     client = MlflowClient(tracking_uri=server.uri)
@@ -154,6 +168,9 @@ def slurm_copy(smoke_on_slurm, tmp_path):
     return copy_run(smoke_on_slurm[0], tmp_path / "project")
 
 
+EPOCHS = 16  # of the cancelled training: cancelled once it has a checkpoint, its retry too
+
+
 def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm_copy):
     slurm, (server, _) = cluster
     work = slurm_copy
@@ -162,11 +179,11 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
-    long = dict(sweep["experiments"]["lstm"], num_epochs=60, seeds=[0], beam_width=1, eval_images=0)
+    long = dict(sweep["experiments"]["lstm"], num_epochs=EPOCHS, seeds=[0], beam_width=1, eval_images=0)
     sweep["experiments"] = {"long": long}
     sweep_path.write_text(yaml.safe_dump(sweep))
     env = slurm_env(server)
-    cmd = [sys.executable, "-m", "snakemake", "--configfile", "config/smoke.yaml", *PROFILE]
+    cmd = [sys.executable, "-m", "snakemake", "--configfile", "config/smoke.yaml", *PROFILE, *FAST_STATUS]
     runs = work / "smoke/runs/synthetic"
     try:
         proc = subprocess.Popen(
@@ -184,7 +201,7 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm
                     if job not in cancelled and checkpoint.exists():
                         subprocess.run(["scancel", job], check=True)
                         cancelled.append(job)
-                time.sleep(0.3)
+                time.sleep(0.1)
             out, _ = proc.communicate(timeout=60)
         finally:
             services.stop(proc)
@@ -194,9 +211,9 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm
         on_slurm(work, env=env)  # the same command again
         log = (work / "smoke/logs/synthetic/train/long/seed0.log").read_text()
         assert "resuming from" in log
-        sweep["experiments"]["long_ref"] = long  # the same training, never interrupted
+        sweep["experiments"]["long_ref"] = long  # the same training, never interrupted (here, not through sbatch)
         sweep_path.write_text(yaml.safe_dump(sweep))
-        on_slurm(work, env=env)
+        snakemake(work, env=env)
         a, b = np.load(runs / "long/seed0/model.npz"), np.load(runs / "long_ref/seed0/model.npz")
         assert [k for k in a.files if k.startswith("params/")] == [k for k in b.files if k.startswith("params/")]
         for key in [k for k in a.files if k.startswith(("params/", "best/"))]:
@@ -209,7 +226,7 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm
         assert len(found) == 1 and found[0].info.status == "FINISHED"  # the interrupted run, continued
         assert "resumed_at_commit" in found[0].data.tags
         steps = [m.step for m in client.get_metric_history(found[0].info.run_id, "train_loss")]
-        assert sorted(set(steps)) == list(range(1, 60 * 30 + 1))
+        assert sorted(set(steps)) == list(range(1, EPOCHS * 30 + 1))
     finally:
         sweep_path.write_text(original)
 

@@ -196,7 +196,7 @@ def test_the_sweep_reference_names_every_key_with_its_default():
 
 
 def test_results_readme_names_every_file_the_workflow_writes(smoke):
-    work = smoke[0]
+    work = smoke.work
     documented = set()
     for line in (ROOT / "results/README.md").read_text().splitlines():
         if line.startswith("| `"):

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -80,7 +79,7 @@ def post(url: str, body: dict) -> dict:
 
 
 def test_seeds_are_children_of_one_finished_parent_per_experiment(smoke):
-    work = smoke[0]
+    work = smoke.work
     client = MlflowClient(uri_of(work))
     parents = {r.info.run_name: r for r in runs(client, "experiment")}
     assert sorted(parents) == EXPERIMENTS
@@ -103,7 +102,7 @@ def test_seeds_are_children_of_one_finished_parent_per_experiment(smoke):
 
 
 def test_runs_carry_source_user_and_datasets(smoke):
-    work = smoke[0]
+    work = smoke.work
     client = MlflowClient(uri_of(work))
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     data = work / "smoke/data/synthetic"
@@ -125,8 +124,8 @@ def test_runs_carry_source_user_and_datasets(smoke):
         assert json.loads(inputs["training"].source) == {"uri": str(data.resolve())}
 
 
-def test_registry_holds_the_best_seed_of_each_experiment_and_the_champion(smoke):
-    work = smoke[0]
+def test_registry_holds_the_best_seed_of_each_experiment_and_the_champion(smoke_copy):
+    work = smoke_copy
     client = MlflowClient(uri_of(work))
     best = best_seed_runs(work)
     for exp, run_id in best.items():
@@ -167,7 +166,7 @@ def reference_captions(work, run_id: str, raw: np.ndarray) -> list[str]:
 
 
 def test_the_champion_captions_raw_features_through_pyfunc(smoke, monkeypatch):
-    work = smoke[0]
+    work = smoke.work
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri_of(work))
     model = mlflow.pyfunc.load_model(f"models:/{EXPERIMENT}@champion")
     raw = raw_test_features(work)
@@ -187,7 +186,7 @@ def test_the_champion_captions_raw_features_through_pyfunc(smoke, monkeypatch):
 
 
 def test_mlflow_models_serve_answers_a_rest_request(smoke):
-    work = smoke[0]
+    work = smoke.work
     port = free_port()
     # the environment activated, as a user runs it: MLflow starts `uvicorn` from PATH
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -230,7 +229,7 @@ def test_mlflow_models_serve_answers_a_rest_request(smoke):
 
 def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliases(smoke):
     """Read back through `mlflow server`'s REST API, as the UI does."""
-    work = smoke[0]
+    work = smoke.work
     port = free_port()
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri_of(work), "--workers", "1"]
     proc = started([*cmd, "--host", "127.0.0.1", "--port", str(port)], clean_env())
@@ -257,34 +256,36 @@ def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliase
 
 
 def test_a_changed_experiment_supersedes_its_runs_and_moves_the_alias(smoke_copy):
+    """The changed experiment is the self-critical one: two seeds, nothing downstream of it retrains."""
     work = smoke_copy
+    changed = "lstm_scst"
     client = MlflowClient(uri_of(work))
-    before = {r.data.tags["seed"]: r.info.run_id for r in runs(client, "seed") if r.data.tags["experiment"] == "lstm"}
-    old_parent = next(r.info.run_id for r in runs(client, "experiment") if r.info.run_name == "lstm")
+    before = {r.data.tags["seed"]: r.info.run_id for r in runs(client, "seed") if r.data.tags["experiment"] == changed}
+    old_parent = next(r.info.run_id for r in runs(client, "experiment") if r.info.run_name == changed)
     sweep_path = work / "config/sweep_smoke.yaml"
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
-    sweep["experiments"]["lstm"]["learning_rate"] = 0.02
+    sweep["experiments"][changed]["learning_rate"] = 0.02
     sweep_path.write_text(yaml.safe_dump(sweep))
     try:
         snakemake(work)
         active = runs(client, "seed")
-        after = {r.data.tags["seed"]: r.info.run_id for r in active if r.data.tags["experiment"] == "lstm"}
+        after = {r.data.tags["seed"]: r.info.run_id for r in active if r.data.tags["experiment"] == changed}
         assert len(active) == 7 and set(after.values()).isdisjoint(before.values())  # one current run per seed
         for seed, old in before.items():
             gone = client.get_run(old)
             assert gone.info.lifecycle_stage == "deleted" and gone.data.tags["captioning.superseded_by"] == after[seed]
             assert gone.info.status == "FINISHED"
         parents = {r.info.run_name: r for r in runs(client, "experiment")}
-        assert sorted(parents) == EXPERIMENTS and parents["lstm"].info.run_id != old_parent
-        assert parents["lstm"].data.params["learning_rate"] == "0.02"
+        assert sorted(parents) == EXPERIMENTS and parents[changed].info.run_id != old_parent
+        assert parents[changed].data.params["learning_rate"] == "0.02"
         assert client.get_run(old_parent).info.lifecycle_stage == "deleted"
-        assert {r.data.tags["mlflow.parentRunId"] for r in active if r.data.tags["experiment"] == "lstm"} == {
-            parents["lstm"].info.run_id
+        assert {r.data.tags["mlflow.parentRunId"] for r in active if r.data.tags["experiment"] == changed} == {
+            parents[changed].info.run_id
         }
-        moved = client.get_model_version_by_alias(f"{EXPERIMENT}-lstm", "best")
-        assert moved.run_id == best_seed_runs(work)["lstm"] and moved.run_id in after.values()
-        assert len(client.search_model_versions(f"name = '{EXPERIMENT}-lstm'")) == 2  # the old run's version stays
+        moved = client.get_model_version_by_alias(f"{EXPERIMENT}-{changed}", "best")
+        assert moved.run_id == best_seed_runs(work)[changed] and moved.run_id in after.values()
+        assert len(client.search_model_versions(f"name = '{EXPERIMENT}-{changed}'")) == 2  # the old run's version stays
     finally:
         sweep_path.write_text(original)
         snakemake(work)  # back to the original configuration (retrained, bitwise as before)
@@ -292,13 +293,14 @@ def test_a_changed_experiment_supersedes_its_runs_and_moves_the_alias(smoke_copy
 
 
 RACER = """
-import sys, time
+import sys
 from mlflow.tracking import MlflowClient
 from captioning.pipeline.lineage import log_dataset
-uri, run_id, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+uri, run_id = sys.argv[1], sys.argv[2]
 client = MlflowClient(uri)
 client.get_run(run_id)  # connected and migrated before the start line
-time.sleep(max(0.0, start - time.time()))
+print("ready", flush=True)
+sys.stdin.readline()  # the start line: every process is ready
 for d in range(40):
     log_dataset(client, run_id, "synthetic-trainval", f"digest{d}", "/data/synthetic", "training")
 """
@@ -308,18 +310,28 @@ for d in range(40):
 def test_jobs_logging_the_same_dataset_at_once_all_succeed(tmp_path):
     """Training jobs start together and each logs the sweep's dataset: MLflow creates the experiment's
     dataset row check-then-insert, so all but one lose a race on the store's unique key (seen in a
-    5-job workflow run). Eight real processes, one SQLite store, 40 datasets each from one start time:
-    without the retry in log_dataset some process lost a race in 3 of 4 runs here."""
+    5-job workflow run). Eight real processes, one SQLite store, 40 datasets each from one start line
+    (released once all eight are connected): without the retry in log_dataset some process lost a race
+    in 3 of 4 runs here."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.create_experiment("race")
     run_ids = [client.create_run(exp).info.run_id for _ in range(8)]
-    start = time.time() + 12  # every process imported and connected by then
     procs = [
-        subprocess.Popen([sys.executable, "-c", RACER, uri, r, str(start)], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, uri, r],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for r in run_ids
     ]
     try:
+        assert [p.stdout.readline().strip() for p in procs] == ["ready"] * 8
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
         errors = [p.communicate(timeout=120)[1] for p in procs]
     finally:
         for p in procs:

@@ -21,25 +21,28 @@ import yaml
 from helpers import wait_for
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from project import clean_env, copy_project, snakemake
+from project import clean_env, snakemake
 
 from captioning.pipeline.tracking import TrackingError, check_uri, check_writable, setup_experiment
 
 REASON = services.missing()
 if REASON and os.environ.get("CI") == "true":
     raise RuntimeError(f"security tests cannot run: {REASON} (CI=true: they must run; .ci/run installs the packages)")
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"security tests: {REASON}")
+# One worker runs every test of the services group (the session's PostgreSQL, SLURM's configuration).
+pytestmark = [
+    pytest.mark.xdist_group("services"),
+    pytest.mark.skipif(REASON is not None, reason=f"security tests: {REASON}"),
+]
 
 USERS = {"reader": secrets.token_urlsafe(12), "editor": secrets.token_urlsafe(12)}
 
 
-@pytest.fixture(scope="module")
-def secure(tmp_path_factory):
+@pytest.fixture(scope="session")
+def secure(tmp_path_factory, postgres):
     root = tmp_path_factory.mktemp("secure")
-    pg = services.Postgres()
+    pg = postgres
     server = None
     try:
-        pg.start()
         tls = services.make_certificate(root)
         server = services.TrackingServer(
             root / "tracking", pg.create_database("secure"), pg, admin_password=secrets.token_urlsafe(16), tls=tls
@@ -54,7 +57,6 @@ def secure(tmp_path_factory):
     finally:
         if server is not None:
             server.stop()
-        pg.stop()
 
 
 def as_user(monkeypatch, server, user=None, password=None, trust=True):
@@ -162,9 +164,9 @@ def test_no_secret_on_any_command_line_and_the_auth_file_is_owner_only(secure):
     assert "default_permission = READ" in config.read_text()
 
 
-def test_an_edit_users_smoke_dag_lands_every_run(secure, tmp_path):
+def test_an_edit_users_smoke_dag_lands_every_run(secure, smoke_data_copy):
     server, _ = secure
-    work = copy_project(tmp_path / "project")
+    work = smoke_data_copy
     sweep_path = work / "config/sweep_smoke.yaml"
     sweep = yaml.safe_load(sweep_path.read_text())
     sweep["experiments"] = {"lstm": dict(sweep["experiments"]["lstm"], seeds=[0])}
@@ -186,14 +188,26 @@ def test_an_edit_users_smoke_dag_lands_every_run(secure, tmp_path):
     assert "final/test_greedy_BLEU-4" in runs[0].data.metrics
 
 
-def test_a_server_restart_mid_sweep_loses_nothing(secure, tmp_path):
-    """The server (uvicorn workers and all) stops for 10 s while two training jobs log, then starts on the
-    same store: no job fails, every run ends FINISHED, every metric step is there exactly once."""
+def running(proc, predicate):
+    """``predicate`` for :func:`wait_for`, failing at once with the output if ``proc`` has ended."""
+
+    def check():
+        if proc.poll() is not None:
+            raise AssertionError(f"the workflow ended early ({proc.returncode}):\n{proc.stdout.read()[-3000:]}")
+        return predicate()
+
+    return check
+
+
+def test_a_server_restart_mid_sweep_loses_nothing(secure, smoke_data_copy):
+    """The server (uvicorn workers and all) crashes as soon as two training jobs have opened their runs, and
+    starts again on the same store once both jobs have met the outage (their logs show a retried request):
+    no job fails, every run ends FINISHED, every metric step is there exactly once."""
     server, _ = secure
-    work = copy_project(tmp_path / "project")
+    work = smoke_data_copy
     with open(work / "config/smoke.yaml", "a") as f:  # an experiment of its own, created by the editor
         f.write("mlflow:\n  tracking_uri: sqlite:///mlflow.db\n  experiment: smoke-restart\n")
-    epochs = 120
+    epochs = 60  # each epoch ends with a request: the outage falls inside both runs, whichever starts first
     sweep_path = work / "config/sweep_smoke.yaml"
     sweep = yaml.safe_load(sweep_path.read_text())
     long = dict(num_epochs=epochs, seeds=[0, 1], beam_width=1, eval_images=0)
@@ -208,13 +222,18 @@ def test_a_server_restart_mid_sweep_loses_nothing(secure, tmp_path):
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        checkpoints = [work / f"smoke/runs/synthetic/long/seed{s}/.resume/checkpoint.npz" for s in (0, 1)]
-        wait_for(lambda: all(c.exists() for c in checkpoints), 600, "both training jobs' first epoch")
-        server.stop()  # the whole process group: mlflow server and its uvicorn workers
+        runs = [work / f"smoke/runs/synthetic/long/seed{s}/.resume/state.json" for s in (0, 1)]
+        opened = running(proc, lambda: all(r.exists() for r in runs))
+        wait_for(opened, 600, "both training jobs' MLflow runs", interval=0.01)
+        server.kill()  # the whole process group: mlflow server and its uvicorn workers
         wait_for(lambda: not server.processes(), 30, "the server's processes to exit")
-        time.sleep(10)
+        logs = [work / f"smoke/logs/synthetic/train/long/seed{s}.log" for s in (0, 1)]
+        met_outage = running(proc, lambda: all("request retried" in log.read_text() for log in logs))
+        wait_for(met_outage, 120, "both jobs to meet the outage")
+        met = time.monotonic()  # from here until the server answers, both jobs wait
         assert proc.poll() is None, "the workflow ended while the server was down"
         server.start()
+        outage = time.monotonic() - met
         out, _ = proc.communicate(timeout=900)
     finally:
         services.stop(proc)
@@ -232,7 +251,7 @@ def test_a_server_restart_mid_sweep_loses_nothing(secure, tmp_path):
             steps = [m.step for m in client.get_metric_history(r.info.run_id, "train_loss")]
             assert sorted(steps) == list(range(1, epochs * 30 + 1)), r.info.run_name  # 1500 captions, batch 50
             stamps = sorted(m.timestamp for m in client.get_metric_history(r.info.run_id, "epoch/train_loss"))
-            assert np.diff(stamps).max() >= 10_000  # it waited out the outage, mid-run
+            assert np.diff(stamps).max() >= 1000 * outage  # it waited out the outage, mid-run
             for key in [k for k in r.data.metrics if k.startswith("epoch/")]:
                 assert sorted(m.step for m in client.get_metric_history(r.info.run_id, key)) == list(
                     range(1, epochs + 1)

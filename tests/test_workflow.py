@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from project import clean_env, copy_project, snakemake
+from project import clean_env, snakemake
 
 from captioning.evaluation import RANDOM_CAPTION_BLEU
 from captioning.pipeline.records import GridChoice, History
@@ -28,7 +28,7 @@ RUNS += [("rnn-h48", "0")]
 
 
 def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
-    work, seconds, _ = smoke
+    work, seconds = smoke
     results = work / "smoke/results"
     runs = list(csv.DictReader((results / "runs.csv").open()))
     assert sorted((r["experiment"], r["seed"]) for r in runs) == RUNS
@@ -86,15 +86,8 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     print(f"smoke workflow took {seconds:.0f} s")
 
 
-def test_a_second_run_from_scratch_writes_the_identical_summary(smoke, tmp_path):
-    """Bitwise reproducible on one machine: the same seeds, the same bytes."""
-    work = copy_project(tmp_path / "again")
-    snakemake(work)
-    assert (work / "smoke/results/summary.md").read_bytes() == (smoke[0] / "smoke/results/summary.md").read_bytes()
-
-
 def test_smoke_run_writes_non_empty_pngs(smoke):
-    work = smoke[0]
+    work = smoke.work
     pngs = (
         ["loss_comparison.png", "test_metrics.png", "seed_scores.png"]
         + [f"{d}/{e}.png" for d in ("loss_curves", "grids") for e in EXPERIMENTS]
@@ -118,10 +111,9 @@ def test_the_test_split_reaches_scoring_only(smoke_copy):
         "test2014_vgg16_fc7.h5",
         "test2014_vgg16_fc7_pca.h5",
     ]
-    later = time.time() + 5
     try:
         for name in test_files:
-            os.utime(data / name, (later, later))
+            os.utime(data / name)  # touched now: newer than the copied run's outputs
         plan = snakemake(work, "-n", "--quiet", "rules").stdout
         jobs = {line.split()[0] for line in plan.splitlines() if line.strip() and line.split()[-1].isdigit()}
         assert {"score", "human_ceiling", "collect"} <= jobs and "train" not in jobs and "pca" not in jobs
@@ -131,7 +123,7 @@ def test_the_test_split_reaches_scoring_only(smoke_copy):
 
 
 def test_smoke_run_is_tracked_in_mlflow(smoke):
-    work = smoke[0]
+    work = smoke.work
     client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
     exp = client.get_experiment_by_name("smoke-synthetic")
     record = json.loads((work / "smoke/runs/synthetic/lstm/seed0/run.json").read_text())
@@ -187,7 +179,7 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
 
 
 def test_benchmarks_show_no_oversubscription(smoke):
-    work = smoke[0]
+    work = smoke.work
     tsvs = list((work / "smoke/benchmarks/synthetic").rglob("*.tsv"))
     assert len(tsvs) == 20  # one per job but `all`, beside the smoke run's logs
     assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 20
@@ -271,8 +263,8 @@ def test_config_typo_gives_one_line_naming_the_key(smoke_copy):
         sweep_path.write_text(original)
 
 
-def test_changing_tracking_settings_retrains_nothing(smoke, tmp_path):
-    work = smoke[0]
+def test_changing_tracking_settings_retrains_nothing(smoke_copy, tmp_path):
+    work = smoke_copy
     other = clean_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'elsewhere.db'}")
     assert "Nothing to be done" in snakemake(work, "-n", env=other).stdout
     assert "Nothing to be done" in snakemake(work, "-n", "--config", "mlflow={'experiment': 'renamed'}").stdout
@@ -301,6 +293,9 @@ def test_unreachable_tracking_server_fails_in_seconds_with_one_line(smoke_copy):
     assert not (work / "smoke/runs/synthetic/lstm/seed2").exists()
 
 
+KILLED_EPOCHS = 8  # of the killed training: it is killed at its first checkpoint
+
+
 @pytest.mark.parametrize("objective", ["xe", "cider"])
 def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke_copy, objective):
     """kill -9 of the whole process group, then `snakemake --unlock` and the same plain command.
@@ -312,7 +307,7 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
     original = sweep_path.read_text()
     sweep = yaml.safe_load(original)
     experiments = sweep["experiments"]
-    long = dict(num_epochs=60, seeds=[0], beam_width=1, eval_images=0)
+    long = dict(num_epochs=KILLED_EPOCHS, seeds=[0], beam_width=1, eval_images=0)
     if objective == "xe":
         sweep["experiments"] = {"long": dict(experiments["lstm"], **long)}
     else:  # lstm seed 0 is already trained: only the SCST run is new
@@ -327,10 +322,9 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
     try:
         deadline = time.time() + 300
         while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.1)
+            time.sleep(0.02)
         assert ckpt.exists(), "training never wrote a checkpoint"
-        time.sleep(1.0)
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # at the first checkpoint
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
@@ -347,18 +341,20 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
         assert epoch >= 1
         history = json.loads((run_dir / "history.json").read_text())
         per_epoch = 300 // 50 if objective == "cider" else 1500 // 50  # 300 images (x 5 captions for xe), batch 50
-        assert len(history["loss_history"]) == 60 * per_epoch
+        assert len(history["loss_history"]) == KILLED_EPOCHS * per_epoch
         client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
         run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
         assert (
             client.get_run(run_id).info.status == "FINISHED" and "resumed_at_commit" in client.get_run(run_id).data.tags
         )
         steps = sorted(m.step for m in client.get_metric_history(run_id, "train_loss"))
-        assert steps == list(range(1, 60 * per_epoch + 1))  # the resumed run logged no step twice
+        assert steps == list(range(1, KILLED_EPOCHS * per_epoch + 1))  # the resumed run logged no step twice
         per_epoch_keys = [k for k in client.get_run(run_id).data.metrics if k.startswith("epoch/")]
         assert per_epoch_keys and ("epoch/train_reward" in per_epoch_keys) == (objective == "cider")
         for key in per_epoch_keys:
-            assert sorted(m.step for m in client.get_metric_history(run_id, key)) == list(range(1, 61)), key
+            assert sorted(m.step for m in client.get_metric_history(run_id, key)) == list(
+                range(1, KILLED_EPOCHS + 1)
+            ), key
     finally:
         sweep_path.write_text(original)
 

@@ -26,18 +26,30 @@ def _one_line(err: BaseException) -> str | None:
     return None
 
 
+RETRIES = "urllib3.connectionpool"  # logs each retried request (MLflow's client retries through urllib3)
+
+
 def _log_to(stream):
-    """Send the package's log records (INFO and up) to ``stream``; returns the undo."""
-    logger = logging.getLogger("captioning")
+    """Send the package's log records (INFO and up) and the HTTP client's retries to ``stream``; returns the undo.
+
+    A retried request is the one sign that a job waits for its tracking server (urllib3 warns of each
+    retry, but only to handlers of its own: it installs a NullHandler).
+    """
+    logger, retries = logging.getLogger("captioning"), logging.getLogger(RETRIES)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    retried = logging.StreamHandler(stream)
+    retried.setLevel(logging.WARNING)
+    retried.setFormatter(logging.Formatter("tracking server request retried: %(message)s"))
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    retries.addHandler(retried)
 
     def undo():
         logger.removeHandler(handler)
         logger.setLevel(level)
+        retries.removeHandler(retried)
 
     return undo
 
