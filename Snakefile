@@ -19,11 +19,12 @@ include: "workflow/rules/report.smk"
 
 
 # On a cluster these run where snakemake runs (the login node): the download needs
-# the network that compute nodes often lack, collect, register and select_point are tiny,
-# and the tracking setup (preflight) runs in onstart, before any job.
+# the network that compute nodes often lack, collect, figures, register and select_point
+# are tiny, and the tracking setup (preflight) runs in onstart, before any job.
 localrules:
     coco_data,
     collect,
+    figures,
     register,
     select_point,
 

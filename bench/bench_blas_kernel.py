@@ -48,7 +48,7 @@ def worker(data: str, out: str, seed: int, epochs: int) -> dict:
     tracking = {"tracking_uri": f"sqlite:///{run.parent / 'mlflow.db'}", "experiment": "blas-kernels"}
     exp = {**EXPERIMENT, "num_epochs": epochs}
     train_run(data, exp, seed, tracking, run, progress=False)
-    files = ScoreFiles(run / "scores.json", run / "image_scores.npz", run / "samples.json", run / "grid.png")
+    files = ScoreFiles(run / "scores.json", run / "image_scores.npz", run / "samples.json")
     score_run(data, run / "model.npz", exp, run / "run.json", files, ScoreSettings(n_samples=4))
     return {"kernel": numerics()["blas_kernel"]}
 

@@ -210,7 +210,8 @@ def stage_train(work: Path, iterations: int) -> dict:
 def stage_decode(work: Path, method: str) -> dict:
     from captioning.checkpoint import load_model
     from captioning.data.coco import load_coco_data
-    from captioning.evaluation import decode_images, eval_images, split_references
+    from captioning.data.references import eval_images, split_references
+    from captioning.evaluation import decode_images
     from captioning.metrics import corpus_scores, image_stats
 
     model, _ = load_model(work / "model.npz")

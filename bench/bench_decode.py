@@ -57,7 +57,7 @@ def build(hidden: int):
 def worker(mode: str, n: int, hidden: int) -> dict:
     from bench_metrics import corpus
 
-    from captioning.metrics import score_captions
+    from captioning.ngrams import score_captions
     from captioning.sampling import decode
     from captioning.threads import configure_threads
     from captioning.vocab import decode_captions

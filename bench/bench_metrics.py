@@ -2,7 +2,7 @@
 
     python bench/bench_metrics.py [--images 40000] [--reference-images 2000]
 
-Times ``captioning.metrics.score_captions`` on the full corpus, and pycocoevalcap's
+Times ``captioning.ngrams.score_captions`` on the full corpus, and pycocoevalcap's
 Bleu(4) and Cider on a subset (``--reference-images``) in the same run, in a clean
 process that imports nothing of this project (``bench/cocoeval_worker.py``),
 scaled linearly to the full size, so the ratio compares like with like.  Captions come
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from captioning.data import scenes
-from captioning.metrics import score_captions
+from captioning.ngrams import score_captions
 
 
 def corpus(n: int, seed: int = 0):
@@ -55,7 +55,7 @@ def main(argv=None):
 
     print(f"machine: {describe(numerics())}\n")
     print(
-        f"captioning.metrics.score_captions, {args.images} images x 5 refs: median {ours:.2f} s "
+        f"captioning.ngrams.score_captions, {args.images} images x 5 refs: median {ours:.2f} s "
         f"(BLEU-4 {scores['BLEU-4']:.4f}, CIDEr-D {scores['CIDEr-D']:.4f})\n"
     )
     if importlib.util.find_spec("pycocoevalcap") is None:

@@ -4,6 +4,8 @@ The notebook's names are importable from here, so its checks run against
 this package in place of ``cs231n``.
 """
 
+from importlib.metadata import version
+
 from .data.coco import decode_captions, load_coco_data, sample_coco_minibatch
 from .evaluation import BLEU_score, evaluate_model
 from .gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
@@ -25,7 +27,7 @@ from .layers import (
 from .model import CaptioningRNN
 from .solver import CaptioningSolver
 
-__version__ = "0.1.0"
+__version__ = version("captioning")
 
 __all__ = [
     "BLEU_score",

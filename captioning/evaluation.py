@@ -8,13 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from .data.coco import sample_coco_minibatch
-from .metrics import score_captions
+from .data.references import eval_images, split_references
+from .ngrams import score_captions
 from .sampling import DECODE_BATCH, decode
 from .vocab import END, START, UNK, decode_captions
 
 # The two sentence-level scores built on the notebook's BLEU_score, named by what they average.
 FIRST_REF_BLEU = "sentence_BLEU-1_first_ref"  # each image's greedy caption against its first reference
-RANDOM_CAPTION_BLEU = "sentence_BLEU-1_random_caption"  # evaluate_model: greedy captions of random captions' images
+RANDOM_REFERENCE_BLEU = "sentence_BLEU-1_random_reference"  # evaluate_model: greedy captions against a random reference
 
 
 def BLEU_score(gt_caption: str, sample_caption: str) -> float:
@@ -39,24 +40,6 @@ def evaluate_model(model, data: dict, batch_size: int = 1000, seed=0, splits=("t
         if verbose:
             print(f"Average BLEU score for {split}: {scores[split]:f}")
     return scores
-
-
-def split_references(data: dict, split: str, images=None) -> dict[int, list[str]]:
-    """{image index: [reference sentences]} for the split's images (all of them, or ``images``)."""
-    idxs = data[f"{split}_image_idxs"]
-    keep = np.isin(idxs, images) if images is not None else np.ones(len(idxs), dtype=bool)
-    refs: dict[int, list[str]] = {int(i): [] for i in (np.unique(idxs[keep]) if images is None else images)}
-    for i, sentence in zip(
-        idxs[keep], decode_captions(data[f"{split}_captions"][keep], data["idx_to_word"], plain=True), strict=True
-    ):
-        refs[int(i)].append(sentence)
-    return refs
-
-
-def eval_images(data: dict, split: str, max_images: int | None) -> np.ndarray:
-    """The first ``max_images`` images of a split that have captions (all when None)."""
-    images = np.unique(data[f"{split}_image_idxs"])
-    return images if max_images is None else images[:max_images]
 
 
 def decode_images(

@@ -6,7 +6,7 @@ REINFORCE, using a baseline that needs no critic: the greedy caption's reward
 
 * :class:`CiderReward`: CIDEr-D of each sampled caption against its own image's
   references, with document frequencies and the reference-length term from the
-  **training** references, computed once (:class:`captioning.metrics.DocFrequencies`;
+  **training** references, computed once (:class:`captioning.ngrams.DocFrequencies`;
   the scorer's corpus mode would let a caption's reward depend on its batch).
   ``<END>`` counts as a word in the captions and the references: without it a
   fragment such as "with a" loses nothing for stopping there.
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluation import split_references
-from .metrics import DocFrequencies, cider_d_each
+from .data.references import split_references
+from .ngrams import DocFrequencies, cider_d_each
 from .sampling import greedy_decode, sample_captions
 from .solver import CaptioningSolver, SolverConfig
 from .vocab import END, decode_captions

@@ -19,8 +19,9 @@ from tqdm.auto import tqdm
 
 from . import _validate as check
 from .checkpoint import TrainingCheckpoint
+from .data.references import eval_images
 from .errors import CaptioningError
-from .evaluation import FIRST_REF_BLEU, BLEU_score, eval_images, evaluate, mean_loss
+from .evaluation import FIRST_REF_BLEU, BLEU_score, evaluate, mean_loss
 from .optim import get_rule
 from .vocab import decode_captions
 
@@ -167,13 +168,18 @@ class CaptioningSolver:
             )
         return loss
 
+    @property
+    def iterations_per_epoch(self) -> int:
+        """Minibatches an epoch takes: the training units (captions; images for self-critical) over the batch."""
+        return max(self._n_units() // self.batch_size, 1)
+
     def train(self, resume_from=None) -> dict:
         """Run the remaining epochs; with ``resume_from``, first restore that checkpoint."""
         if resume_from is not None:
             self.restore(resume_from)
         st = self.state
         n_train = self._n_units()
-        per_epoch = max(n_train // self.batch_size, 1)
+        per_epoch = self.iterations_per_epoch
         total = self.num_epochs * per_epoch
         bar = tqdm(total=total, initial=st.iteration, disable=not self.progress, unit="it", desc="train")
         t_start, seen = time.perf_counter(), 0

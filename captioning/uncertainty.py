@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import BLEU_STATS, METRIC_NAMES, N_STATS, bleu_from_sums
+from .metrics import METRIC_NAMES, N_STATS
+from .ngrams import BLEU_STATS, bleu_from_sums
 
 N_RESAMPLES = 1000
 CONFIDENCE = 0.95

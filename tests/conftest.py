@@ -90,7 +90,16 @@ def postgres(tmp_path_factory, worker_id):
         pg.stop()
 
 
-SLOW_FIXTURES = {"smoke", "smoke_copy", "smoke_data", "smoke_data_copy", "cluster", "smoke_on_slurm", "secure", "postgres"}
+SLOW_FIXTURES = {
+    "smoke",
+    "smoke_copy",
+    "smoke_data",
+    "smoke_data_copy",
+    "cluster",
+    "smoke_on_slurm",
+    "secure",
+    "postgres",
+}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,8 @@
-"""A temporary copy of the project's workflow, and Snakemake run in it as a user would."""
+"""A temporary copy of the project, and Snakemake run in it as a user would.
+
+A copy is a clone: its workflow and its own ``captioning`` package, which its jobs import
+(``PYTHONPATH``, as an editable install of a clone would), so a test may edit the copy's code.
+"""
 
 from __future__ import annotations
 
@@ -13,31 +17,34 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config", "workflow", "profiles")
+PROJECT_FILES = ("Snakefile", "config", "workflow", "profiles", "captioning")
 
 
 def copy_project(dest: Path) -> Path:
+    """The project's files into ``dest``, modification times kept (Numba's kernel cache stays valid)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
+    for name in PROJECT_FILES:
         src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
     return dest
 
 
-def clean_env(**extra) -> dict:
-    """The environment without tracking or cluster settings from outside the test, plus ``extra``."""
+def clean_env(work=None, **extra) -> dict:
+    """The environment without tracking or cluster settings from outside the test, plus ``extra``; with
+    ``work``, the project copy whose ``captioning`` package its Python processes import."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI" and not k.startswith("CAPTIONING_")}
+    if work is not None:
+        env["PYTHONPATH"] = str(work)
     env.update(extra)
     return env
 
 
 def snakemake(workdir, *args, env=None, check=True, timeout=900, cores=2):
-    """``snakemake [--cores N] --configfile config/smoke.yaml ARGS`` in ``workdir``."""
+    """``snakemake [--cores N] --configfile config/smoke.yaml ARGS`` in ``workdir``, importing its package."""
     cmd = [sys.executable, "-m", "snakemake", *(["--cores", str(cores)] if cores else [])]
     cmd += ["--configfile", "config/smoke.yaml"]
-    res = subprocess.run(
-        [*cmd, *args], cwd=workdir, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
-    )
+    env = {**(env or clean_env()), "PYTHONPATH": str(workdir)}
+    res = subprocess.run([*cmd, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and res.returncode:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     return res

@@ -39,7 +39,7 @@ PROFILE = ("--profile", "profiles/slurm")
 FAST_STATUS = ("--slurm-init-seconds-before-status-checks", "1")
 ROLE = "tags.`captioning.role`"
 SEEDS = f"{ROLE} = 'seed'"  # the seed runs, not the experiments' parent runs
-LOCAL = ("all", "collect", "register")  # rules that never go through sbatch
+LOCAL = ("all", "collect", "figures", "register")  # rules that never go through sbatch
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
 EDITOR = ("editor", secrets.token_urlsafe(12))  # EDIT on smoke-synthetic: the smoke DAG runs as this user
 
@@ -81,7 +81,7 @@ def admin_login(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
 
 
-def slurm_env(server, **extra):
+def slurm_env(server, work=None, **extra):
     """The workflow's environment: on tracking_a as the EDIT user, whose login the jobs inherit."""
     settings = {
         "MLFLOW_TRACKING_URI": server.uri,
@@ -90,7 +90,7 @@ def slurm_env(server, **extra):
         "CAPTIONING_SLURM_PARTITION": "debug",
         "CAPTIONING_SLURM_ACCOUNT": "",
     }
-    return clean_env(**{**settings, **extra})
+    return clean_env(work, **{**settings, **extra})
 
 
 @pytest.fixture(scope="session")
@@ -182,7 +182,7 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm
     long = dict(sweep["experiments"]["lstm"], num_epochs=EPOCHS, seeds=[0], beam_width=1, eval_images=0)
     sweep["experiments"] = {"long": long}
     sweep_path.write_text(yaml.safe_dump(sweep))
-    env = slurm_env(server)
+    env = slurm_env(server, work)
     cmd = [sys.executable, "-m", "snakemake", "--configfile", "config/smoke.yaml", *PROFILE, *FAST_STATUS]
     runs = work / "smoke/runs/synthetic"
     try:

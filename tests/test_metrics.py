@@ -9,7 +9,8 @@ from pycocoevalcap.cider.cider import Cider
 
 from captioning.data import scenes
 from captioning.evaluation import BLEU_score
-from captioning.metrics import cider_d, corpus_bleu, human_agreement, score_captions
+from captioning.metrics import human_agreement
+from captioning.ngrams import cider_d, corpus_bleu, score_captions
 
 
 def corpus(seed, n=150, short=True):

@@ -8,7 +8,7 @@ from scipy.stats import chisquare
 
 from captioning import eval_numerical_gradient
 from captioning.gradient_check import scaled_error
-from captioning.metrics import DocFrequencies, cider_d, cider_d_each
+from captioning.ngrams import DocFrequencies, cider_d, cider_d_each
 from captioning.sampling import greedy_decode, sample_captions
 from captioning.scst import CiderReward, mean_baseline
 

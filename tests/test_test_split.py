@@ -72,7 +72,7 @@ def test_scoring_reads_the_test_split_alone(small_dataset, tmp_path, tracking):
     for path in files_of(data, layout.TRAINING_SPLITS):
         if layout.VOCAB_FILE not in path.name:
             path.unlink(missing_ok=True)
-    out = {k: tmp_path / f"out/{k}" for k in ("scores.json", "image_scores.npz", "samples.json", "grid.png")}
+    out = {k: tmp_path / f"out/{k}" for k in ("scores.json", "image_scores.npz", "samples.json")}
     files = ScoreFiles(*out.values())
     score_run(data, run / "model.npz", EXPERIMENT, run / "run.json", files, ScoreSettings(n_samples=4))
     scores = Scores.read(out["scores.json"])

@@ -214,6 +214,7 @@ def test_a_server_restart_mid_sweep_loses_nothing(secure, smoke_data_copy):
     sweep["experiments"] = {"long": dict(sweep["experiments"]["lstm"], **long)}
     sweep_path.write_text(yaml.safe_dump(sweep))
     env = clean_env(
+        work,
         MLFLOW_TRACKING_URI=server.uri,
         MLFLOW_TRACKING_SERVER_CERT_PATH=str(server.tls[0]),
         MLFLOW_TRACKING_USERNAME="editor",

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from captioning.metrics import METRIC_NAMES, corpus_bleu, image_stats, metrics_of
+from captioning.metrics import METRIC_NAMES, image_stats, metrics_of
+from captioning.ngrams import corpus_bleu
 from captioning.uncertainty import paired_difference, score_interval, seed_spread
 
 WORDS = "a red blue green circle square triangle on left right of the big small".split()

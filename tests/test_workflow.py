@@ -15,7 +15,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from project import clean_env, snakemake
 
-from captioning.evaluation import RANDOM_CAPTION_BLEU
+from captioning.evaluation import RANDOM_REFERENCE_BLEU
 from captioning.pipeline.records import GridChoice, History
 from captioning.provenance import describe
 
@@ -33,7 +33,7 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     runs = list(csv.DictReader((results / "runs.csv").open()))
     assert sorted((r["experiment"], r["seed"]) for r in runs) == RUNS
     for r in runs:
-        for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D", RANDOM_CAPTION_BLEU):
+        for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D", RANDOM_REFERENCE_BLEU):
             assert 0.0 <= float(r[m]) <= (10.0 if "CIDEr" in m else 1.0)
         scores = json.loads((work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}/scores.json").read_text())
         assert (scores["split"], scores["n_images"]) == ("test", 60)  # smoke.yaml's n_test
@@ -156,7 +156,7 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
                 "baseline": "mean",
             }
             assert len(client.get_metric_history(r.info.run_id, "epoch/train_reward")) == 1
-        assert {"final/test_greedy_BLEU-4", f"final/test_{RANDOM_CAPTION_BLEU}"} <= set(r.data.metrics)
+        assert {"final/test_greedy_BLEU-4", f"final/test_{RANDOM_REFERENCE_BLEU}"} <= set(r.data.metrics)
         assert not any(k.startswith("final/") and "test" not in k for k in r.data.metrics)
         scored = client.get_metric_history(r.info.run_id, "final/test_greedy_BLEU-4")[0].timestamp
         assert r.info.status == "FINISHED" and scored >= r.info.end_time  # scoring kept the training run's end
@@ -181,8 +181,8 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
 def test_benchmarks_show_no_oversubscription(smoke):
     work = smoke.work
     tsvs = list((work / "smoke/benchmarks/synthetic").rglob("*.tsv"))
-    assert len(tsvs) == 20  # one per job but `all`, beside the smoke run's logs
-    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 20
+    assert len(tsvs) == 27  # one per job but `all`, beside the smoke run's logs
+    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 27
     threads = yaml.safe_load((work / "config/config.yaml").read_text())["threads"]
     assert threads == {"train": 1, "data": 2, "default": 1}
     for tsv in tsvs:
@@ -317,7 +317,7 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
     ckpt = run_dir / ".resume/checkpoint.npz"
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"]
     proc = subprocess.Popen(
-        cmd, cwd=work, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        cmd, cwd=work, env=clean_env(work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         deadline = time.time() + 300

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import DataError
 from ..vocab import decode_captions
 from . import layout
+from .pca import PCA
 
 __all__ = ["decode_captions", "load_coco_data", "sample_coco_minibatch"]
 
@@ -29,7 +30,20 @@ def load_coco_data(
     with ``seed`` (an int or a Generator).  Every inconsistency raises
     :class:`~captioning.errors.DataError` naming the file.
     """
-    fn = "load_coco_data"
+    data, _ = read_splits(base_dir, splits, pca_features, "load_coco_data")
+    if max_train is not None and "train" in splits:
+        n = len(data["train_captions"])
+        if not isinstance(max_train, (int, np.integer)) or not 0 < max_train <= n:
+            raise DataError(f"load_coco_data: max_train must be an integer in [1, {n}], got {max_train!r}")
+        keep = np.sort(np.random.default_rng(seed).choice(n, size=int(max_train), replace=False))
+        data["train_captions"] = data["train_captions"][keep]
+        data["train_image_idxs"] = data["train_image_idxs"][keep]
+    return data
+
+
+def read_splits(base_dir, splits, pca_features: bool, fn: str) -> tuple[dict, PCA | None]:
+    """The notebook's dict of ``splits`` (see :func:`load_coco_data`) and, with ``pca_features``, the PCA
+    stored beside the features (read in the same pass: each file is opened once)."""
     base = Path(base_dir)
     if not base.is_dir():
         raise DataError(f"{fn}: dataset directory {base} does not exist")
@@ -37,6 +51,7 @@ def load_coco_data(
     if unknown or not splits:
         raise DataError(f"{fn}: splits must be a non-empty subset of {layout.SPLITS}, got {tuple(splits)!r}")
     data: dict = {}
+    pca = None
     for split in splits:
         cap_path = base / layout.captions_file(split)
         data.update(layout.read_h5(cap_path, [f"{split}_captions", f"{split}_image_idxs"], fn))
@@ -45,7 +60,10 @@ def load_coco_data(
     for split in splits:
         cap_path = base / layout.captions_file(split)
         feat_path = base / layout.features_file(split, pca_features)
-        feats = layout.read_h5(feat_path, ["features"], fn)["features"]
+        with layout.open_h5(feat_path, fn) as f:
+            feats = layout.read_datasets(f, feat_path, ["features"], fn)["features"]
+            if pca_features and pca is None:
+                pca = _read_pca(f, feat_path, fn)
         if feats.ndim != 2 or feats.dtype.kind != "f":
             raise DataError(
                 f"{fn}: {feat_path}: 'features' must be a 2-D float array (m, F), got {feats.dtype} {feats.shape}"
@@ -79,14 +97,16 @@ def load_coco_data(
         data[f"{split}_features"] = feats.astype(np.float32, copy=False)
         data[f"{split}_urls"] = urls
     data["idx_to_word"], data["word_to_idx"] = idx_to_word, word_to_idx
-    if max_train is not None and "train" in splits:
-        n = len(data["train_captions"])
-        if not isinstance(max_train, (int, np.integer)) or not 0 < max_train <= n:
-            raise DataError(f"{fn}: max_train must be an integer in [1, {n}], got {max_train!r}")
-        keep = np.sort(np.random.default_rng(seed).choice(n, size=int(max_train), replace=False))
-        data["train_captions"] = data["train_captions"][keep]
-        data["train_image_idxs"] = data["train_image_idxs"][keep]
-    return data
+    return data, pca
+
+
+def _read_pca(f, path: Path, fn: str) -> PCA:
+    """The PCA that prepare_pca stored under ``pca/`` of a PCA features file."""
+    try:
+        return PCA.from_group(f["pca"])
+    except (KeyError, OSError, RuntimeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{fn}: {path} holds no readable PCA model under 'pca/' ({reason})") from None
 
 
 def sample_coco_minibatch(data: dict, batch_size=100, split="train", seed=None):

@@ -104,18 +104,23 @@ def read_h5(path: str | Path, keys, fn: str) -> dict[str, np.ndarray]:
     """Read whole datasets ``keys`` from an HDF5 file, with one-line errors for every failure."""
     path = Path(path)
     with open_h5(path, fn) as f:
-        out = {}
-        for key in keys:
-            if key not in f or not isinstance(f[key], h5py.Dataset):
-                raise DataError(
-                    f"{fn}: {path} has no dataset '{key}' (it holds: {', '.join(sorted(f.keys())) or 'nothing'})"
-                )
-            try:
-                out[key] = f[key][()]
-            except (OSError, RuntimeError) as err:
-                reason = str(err).splitlines()[0]
-                raise DataError(f"{fn}: cannot read '{key}' from {path} (truncated or corrupt?): {reason}") from None
-        return out
+        return read_datasets(f, path, keys, fn)
+
+
+def read_datasets(f: h5py.File, path: Path, keys, fn: str) -> dict[str, np.ndarray]:
+    """Whole datasets ``keys`` of the open file ``f`` (``path``, for the messages)."""
+    out = {}
+    for key in keys:
+        if key not in f or not isinstance(f[key], h5py.Dataset):
+            raise DataError(
+                f"{fn}: {path} has no dataset '{key}' (it holds: {', '.join(sorted(f.keys())) or 'nothing'})"
+            )
+        try:
+            out[key] = f[key][()]
+        except (OSError, RuntimeError) as err:
+            reason = str(err).splitlines()[0]
+            raise DataError(f"{fn}: cannot read '{key}' from {path} (truncated or corrupt?): {reason}") from None
+    return out
 
 
 def read_vocab(path: str | Path, fn: str) -> tuple[list[str], dict[str, int]]:

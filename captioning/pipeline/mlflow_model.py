@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import mlflow
 import numpy as np
 
-from ..data import layout
 from ..data.pca import PCA
+from .code import PACKAGE_DIR
 from .mlflow_compat import tracking_uri
 
 MODEL_NAME = "model"  # the logged model's name in its run
@@ -74,12 +73,6 @@ def _bad_input(message: str):
     return MlflowException(f"Captioner.predict: {message}", error_code=INVALID_PARAMETER_VALUE)
 
 
-def read_pca(data_dir) -> PCA:
-    """The PCA fitted on train, as stored with every split's PCA features (here the test split's)."""
-    with h5py.File(Path(data_dir) / layout.features_file(layout.TEST_SPLIT, pca=True), "r") as f:
-        return PCA.from_group(f["pca"])
-
-
 def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, work_dir) -> str:
     """Log the captioner into the run ``run_id`` at ``uri``; returns the model's URI (``models:/<id>``).
 
@@ -90,8 +83,6 @@ def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, w
     list that no tensor signature accepts, so an empty batch could not be sent. ``predict``
     checks the input itself, and the MLmodel file's ``metadata`` states the contract.
     """
-    import captioning
-
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     np.savez(work / "pca.npz", mean=pca.mean_, components=pca.components_)
@@ -111,7 +102,7 @@ def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, w
             artifacts={"checkpoint": str(checkpoint), "pca": str(work / "pca.npz")},
             model_config=decoding,
             metadata=contract,
-            code_paths=[str(Path(captioning.__file__).parent)],
+            code_paths=[str(PACKAGE_DIR)],  # this package's code, logged with the model
             pip_requirements=[],
         )
     return info.model_uri

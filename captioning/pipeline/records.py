@@ -25,7 +25,6 @@ import numpy as np
 
 from ..atomic import atomic_path, write_text
 from ..errors import CaptioningError
-from ..metrics import BLEU_STATS
 
 FORMAT_VERSION = 1
 DECODERS = ("greedy", "beam")  # the decoders the score step reports; beam only where beam_width > 1
@@ -146,7 +145,7 @@ class Scores(_JsonRecord):
     split: str
     n_images: int
     decoders: dict  # {decoder: {metric: value}}, DECODERS that ran
-    random_caption_bleu: float  # the notebook's BLEU-1 of a sampled caption against the first reference
+    random_reference_bleu: float  # the notebook's BLEU-1 of greedy captions, each against one random reference
     model_uri: str
     confirm: bool  # a confirmation seed: one only its grid's best point trains
     init_from: str | None  # a self-critical run's start (the experiment it fine-tuned)
@@ -191,17 +190,18 @@ class GridChoice(_JsonRecord):
 
 @dataclass(frozen=True)
 class ImageScores:
-    """The per-image statistics behind a run's scores, {decoder: (M, N_STATS)}, for intervals over images."""
+    """The per-image statistics behind a run's scores, {decoder: (M, C)}, for intervals over images; ``columns``
+    names the C statistics (:data:`captioning.metrics.STAT_COLUMNS` when it was scored)."""
 
     experiment: str
     seed: int
     images: np.ndarray  # (M,) test image indices
-    stats: dict  # {decoder: (M, N_STATS) float64}
-
-    COLUMNS: ClassVar[tuple] = (*BLEU_STATS, "CIDEr-D")
+    stats: dict  # {decoder: (M, C) float64}
+    columns: tuple  # (C,) names
 
     def write(self, path) -> None:
-        header = json.dumps({"format": _format("image_scores"), "experiment": self.experiment, "seed": self.seed})
+        header = {"format": _format("image_scores"), "experiment": self.experiment, "seed": self.seed}
+        header = json.dumps({**header, "columns": list(self.columns)})
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, __header__=np.array(header), images=self.images, **self.stats)
@@ -220,7 +220,10 @@ class ImageScores:
             raise RecordError(f"{path}: not a readable image_scores record ({err})") from None
         if header.get("format") != _format("image_scores"):
             raise RecordError(f"{path}: format {header.get('format')!r}, expected {_format('image_scores')!r}")
+        if "columns" not in header:
+            raise RecordError(f"{path}: image_scores record lacks the key 'columns'")
+        columns = tuple(header["columns"])
         for d, s in stats.items():
-            if s.shape != (len(images), len(cls.COLUMNS)):
-                raise RecordError(f"{path}: {d} has shape {s.shape}, expected ({len(images)}, {len(cls.COLUMNS)})")
-        return cls(header["experiment"], int(header["seed"]), images, stats)
+            if s.shape != (len(images), len(columns)):
+                raise RecordError(f"{path}: {d} has shape {s.shape}, expected ({len(images)}, {len(columns)})")
+        return cls(header["experiment"], int(header["seed"]), images, stats, columns)

@@ -1,6 +1,7 @@
 """The score step: decode the test split greedily and with beam search, score it per image, record samples.
 
-Only this step and the human ceiling read the test split; training and selection never do.
+Only this step and the human ceiling read the test split; training and selection never do. The
+samples' captioned grid is drawn by the collect step, which alone reads the stored pixels.
 """
 
 from __future__ import annotations
@@ -9,25 +10,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
-
 from ..checkpoint import load_model
 from ..data import layout
-from ..data.coco import load_coco_data
-from ..evaluation import (
-    RANDOM_CAPTION_BLEU,
-    caption_health,
-    decode_images,
-    eval_images,
-    evaluate_model,
-    split_references,
-)
-from ..metrics import corpus_scores, human_agreement, image_stats
+from ..data.dataset import Dataset, open_dataset
+from ..data.references import eval_images, split_references
+from ..evaluation import RANDOM_REFERENCE_BLEU, caption_health, decode_images, evaluate_model
+from ..metrics import STAT_COLUMNS, corpus_scores, image_stats
 from .experiment import Experiment, blind
 from .lineage import log_dataset
-from .mlflow_model import log_captioner, read_pca
-from .plots import caption_grid
-from .records import DECODERS, HumanAgreement, ImageScores, RunRecord, Samples, Scores
+from .mlflow_model import log_captioner
+from .records import DECODERS, ImageScores, RunRecord, Samples, Scores
 from .tracking import OUTAGE_WAIT, MlflowRun, check_uri
 
 SPLIT = layout.TEST_SPLIT
@@ -40,23 +32,13 @@ class ScoreFiles:
     scores: Path  # scores.json (records.Scores)
     image_scores: Path  # image_scores.npz (records.ImageScores)
     samples: Path  # samples.json: the first images' references and captions
-    grid: Path  # grid.png: those images, captioned
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    n_samples: int = 12  # images in samples.json and the grid
+    n_samples: int = 12  # images in samples.json (and in the collect step's grid)
     max_length: int = 16  # longest decoded caption
     max_images: int | None = None  # test images scored (None: all)
-
-
-def load_images(data_dir, split: str):
-    """The split's stored pixels (synthetic data), or None (COCO: images live behind URLs)."""
-    path = Path(data_dir) / layout.images_file(split)
-    if not path.exists():
-        return None
-    with h5py.File(path, "r") as f:
-        return f["images"][()]
 
 
 def _decoders(exp: Experiment) -> dict[str, dict]:
@@ -73,12 +55,12 @@ def _compute(model, data, exp: Experiment, seed: int, images, settings: ScoreSet
         hyps[decoder] = decode_images(model, data, SPLIT, images, max_length=settings.max_length, **kwargs)
         stats[decoder] = image_stats(refs, hyps[decoder])
         corpus[decoder] = corpus_scores(stats[decoder])
-    random_bleu = evaluate_model(model, data, batch_size=1000, seed=seed, splits=(SPLIT,), verbose=False)[SPLIT]
+    reference_bleu = evaluate_model(model, data, batch_size=1000, seed=seed, splits=(SPLIT,), verbose=False)[SPLIT]
     samples = [
         {"image": int(i), "gt": refs[int(i)], **{d: hyps.get(d, {}).get(int(i)) for d in DECODERS}}
         for i in images[: settings.n_samples]
     ]
-    return stats, corpus, random_bleu, samples, caption_health(hyps["greedy"], settings.max_length)
+    return stats, corpus, reference_bleu, samples, caption_health(hyps["greedy"], settings.max_length)
 
 
 def _label(exp: Experiment, decoder: str) -> str:
@@ -86,24 +68,21 @@ def _label(exp: Experiment, decoder: str) -> str:
     return decoder if decoder == "greedy" else f"beam{exp.beam_width}"
 
 
-def _log_scores(run: MlflowRun, exp: Experiment, corpus: dict, random_bleu: float) -> None:
+def _log_scores(run: MlflowRun, exp: Experiment, corpus: dict, reference_bleu: float) -> None:
     final = {}
     for decoder, scores in corpus.items():
         final.update({f"final/{SPLIT}_{_label(exp, decoder)}_{k}": v for k, v in scores.items()})
-    final[f"final/{SPLIT}_{RANDOM_CAPTION_BLEU}"] = random_bleu
+    final[f"final/{SPLIT}_{RANDOM_REFERENCE_BLEU}"] = reference_bleu
     run.log_metrics(final)
 
 
-def _log_data_and_samples(run: MlflowRun, data_dir, dataset_source, files: ScoreFiles) -> None:
-    """The test split as the run's input (context ``testing``), the samples and their grid as artifacts."""
-    name = f"{Path(data_dir).name}-{SPLIT}"
-    digest = layout.content_digest(data_dir, [SPLIT])
-    log_dataset(run.client, run.run_id, name, digest, dataset_source or str(Path(data_dir).resolve()), "testing")
+def _log_data_and_samples(run: MlflowRun, ds: Dataset, dataset_source, files: ScoreFiles) -> None:
+    """The test split as the run's input (context ``testing``), the samples as an artifact."""
+    log_dataset(run.client, run.run_id, ds.name, ds.digest, dataset_source or str(ds.directory.resolve()), "testing")
     run.log_artifact(files.samples, "samples")
-    run.log_artifact(files.grid, "samples")
 
 
-def _log_model(run: MlflowRun, exp: Experiment, data_dir, model_path, max_length: int) -> str:
+def _log_model(run: MlflowRun, exp: Experiment, ds: Dataset, model_path, max_length: int) -> str:
     """The captioner, decoding as the experiment does; returns its model URI."""
     decoding = {
         "decode_method": "beam" if exp.beam_width > 1 else "greedy",
@@ -112,7 +91,7 @@ def _log_model(run: MlflowRun, exp: Experiment, data_dir, model_path, max_length
         "feature_mode": exp.features,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        return log_captioner(run.uri, run.run_id, model_path, read_pca(data_dir), decoding, tmp)
+        return log_captioner(run.uri, run.run_id, model_path, ds.pca, decoding, tmp)
 
 
 def score_run(
@@ -135,18 +114,18 @@ def score_run(
     exp = Experiment.from_params(experiment)
     record = RunRecord.read(run_json)  # the training run, on the server where it was trained
     seed = record.seed
-    data = blind(load_coco_data(data_dir, splits=(SPLIT,)), exp.features, seed)
+    ds = open_dataset(data_dir, splits=(SPLIT,))
+    data = blind(ds.data, exp.features, seed)
     model, _ = load_model(model_path)
     images = eval_images(data, SPLIT, settings.max_images)
-    stats, corpus, random_bleu, samples, health = _compute(model, data, exp, seed, images, settings)
-    ImageScores(exp.name, seed, images, stats).write(files.image_scores)
+    stats, corpus, reference_bleu, samples, health = _compute(model, data, exp, seed, images, settings)
+    ImageScores(exp.name, seed, images, stats, STAT_COLUMNS).write(files.image_scores)
     Samples(exp.name, seed, samples).write(files.samples)
-    caption_grid(files.grid, f"{exp.name} (seed {seed}) on {SPLIT}", samples, load_images(data_dir, SPLIT))
     check_uri(record.tracking_uri, wait=OUTAGE_WAIT)
     run = MlflowRun(record.tracking_uri, run_id=record.run_id, reopen=False)  # stays FINISHED
-    _log_scores(run, exp, corpus, random_bleu)
-    _log_data_and_samples(run, data_dir, dataset_source, files)
-    model_uri = _log_model(run, exp, data_dir, model_path, settings.max_length)
+    _log_scores(run, exp, corpus, reference_bleu)
+    _log_data_and_samples(run, ds, dataset_source, files)
+    model_uri = _log_model(run, exp, ds, model_path, settings.max_length)
     Scores(
         experiment=exp.name,
         group=exp.group,
@@ -156,7 +135,7 @@ def score_run(
         split=SPLIT,
         n_images=int(len(images)),
         decoders=corpus,
-        random_caption_bleu=random_bleu,
+        random_reference_bleu=reference_bleu,
         model_uri=model_uri,
         confirm=confirm,
         init_from=exp.init_from,
@@ -166,14 +145,3 @@ def score_run(
         f"{_label(exp, d)} BLEU-4 {s['BLEU-4']:.3f}, CIDEr-D {s['CIDEr-D']:.3f}" for d, s in corpus.items()
     )
     return f"{exp.name} seed {seed} on {len(images)} {SPLIT} images: {shown}"
-
-
-def human_ceiling(data_dir, out_json, max_images: int | None = None) -> str:
-    """Leave-one-out agreement of the test references with each other (COCO's human baseline)."""
-    data = load_coco_data(data_dir, splits=(SPLIT,))
-    refs = split_references(data, SPLIT, eval_images(data, SPLIT, max_images))
-    refs = {i: r for i, r in refs.items() if len(r) >= 2}
-    scores = human_agreement(refs)
-    HumanAgreement(SPLIT, len(refs), scores).write(out_json)
-    b4, cider = scores["BLEU-4"], scores["CIDEr-D"]
-    return f"human agreement on {len(refs)} {SPLIT} images: BLEU-4 {b4:.3f}, CIDEr-D {cider:.3f}"

@@ -1,10 +1,11 @@
 """What val selects: each grid's best point, the best experiment and the image-blind baseline.
 
 One rule for the grid's confirmation step (select), the results tables (collect)
-and the registry's ``champion`` (register): the highest best-val score of the
-solver's selection metric, averaged over seeds.  Within a grid only the seeds
-every point trained count (a ``confirm`` run, a seed only the chosen point
-trains afterwards, never changes which point that was).
+and the registry's ``best`` and ``champion`` (register): each run's :func:`val_score`
+by the workflow's selection metric (config ``evaluation.select_metric``), averaged
+over seeds, highest wins.  Within a grid only the seeds every point trained count
+(a ``confirm`` run, a seed only the chosen point trains afterwards, never changes
+which point that was).
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..errors import CaptioningError
-
-SELECT_METRIC = "BLEU-4"  # the val score every run is compared by (a self-critical run's best epoch is its own)
+from .records import History
 
 
 class SelectionError(CaptioningError, ValueError):
     """Val cannot select what the report needs."""
+
+
+def val_score(history: History, metric: str) -> float:
+    """What a run is compared by: its val ``metric`` at the epoch whose parameters it kept (that epoch is chosen
+    by the run's own objective: BLEU-4 for cross-entropy, CIDEr-D for self-critical fine-tuning)."""
+    return float(history.val_at_best(metric))
 
 
 def best_in_groups(runs: pd.DataFrame) -> dict[str, str]:

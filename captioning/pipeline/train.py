@@ -1,4 +1,4 @@
-"""The train step: one experiment and seed -> checkpoint, history, loss plot, MLflow run.
+"""The train step: one experiment and seed -> checkpoint, history, MLflow run (its loss curve is drawn by collect).
 
 :func:`train_run` builds the run (data, model, solver, MLflow run), trains,
 writes the step's files and logs them; each part is a function of its own.
@@ -9,19 +9,17 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
-from .. import __version__
 from ..checkpoint import CheckpointError, TrainingCheckpoint, load_model
-from ..data import layout
-from ..data.coco import load_coco_data
+from ..data.dataset import Dataset, open_dataset
 from ..model import CaptioningRNN
 from ..provenance import numerics
 from ..scst import ScstConfig, ScstSolver
 from ..solver import CaptioningSolver
 from .experiment import Experiment, blind
 from .lineage import PARENT, ROLE, log_dataset, parent_run, standard_tags, supersede
-from .plots import loss_curve
 from .records import History, RecordError, ResumeState, RunRecord
 from .tracking import MlflowRun, Tracking, client_for, git_commit
 
@@ -59,27 +57,32 @@ def _resume_point(resume_dir: Path, fingerprint: str, tracking: Tracking):
     return checkpoint, run_id
 
 
-def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, data_dir, dataset_source, n_captions, init_run):
-    """The MLflow run of this experiment and seed: a new child of the experiment's parent run (superseding
-    older runs of this experiment and seed), or the interrupted run ``run_id`` reopened.  ``init_run``: the
-    run whose checkpoint a self-critical run starts from (tag ``captioning.init_run_id``)."""
-    commit = git_commit()
+def _params(exp: Experiment, seed: int, ds: Dataset, commit: str, logged=()) -> dict:
+    """The run's params, but those ``logged`` already (the dataset's digest is computed only if needed)."""
     params = {
         **exp.training_config(),
         "experiment": exp.name,
         "group": exp.group,
         "seed": seed,
         "beam_width": exp.beam_width,
-        "dataset": Path(data_dir).name,
-        "dataset_id": layout.content_digest(data_dir, layout.TRAINING_SPLITS),
-        "captioning_version": __version__,
+        "dataset": ds.directory.name,
+        "captioning_version": version("captioning"),
         "git_commit": commit,
-        "n_train_captions": n_captions,
+        "n_train_captions": len(ds.data["train_captions"]),
     }
+    if "dataset_id" not in logged:
+        params["dataset_id"] = ds.digest
+    return {k: v for k, v in params.items() if k not in logged}
+
+
+def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, ds: Dataset, dataset_source, init_run):
+    """The MLflow run of this experiment and seed: a new child of the experiment's parent run (superseding
+    older runs of this experiment and seed), or the interrupted run ``run_id`` reopened.  ``init_run``: the
+    run whose checkpoint a self-critical run starts from (tag ``captioning.init_run_id``)."""
+    commit = git_commit()
     if run_id is not None:  # a resumed run keeps the params it has: MLflow refuses a changed value (a new commit)
         run = MlflowRun(where.uri, run_id=run_id)
-        logged = run.client.get_run(run_id).data.params
-        run.log_params({k: v for k, v in params.items() if k not in logged})
+        run.log_params(_params(exp, seed, ds, commit, logged=run.client.get_run(run_id).data.params))
         run.client.set_tag(run_id, "resumed_at_commit", commit)
         return run
     client = client_for(where.uri)
@@ -89,8 +92,8 @@ def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, data_dir, dat
     if init_run is not None:
         tags[INIT_RUN] = init_run
     run = MlflowRun(where.uri, where.experiment_id, run_name=f"{exp.name}-seed{seed}", tags=tags)
-    run.log_params(params)
-    log_dataset(client, run.run_id, f"{params['dataset']}-trainval", params["dataset_id"], dataset_source, "training")
+    run.log_params(_params(exp, seed, ds, commit))
+    log_dataset(client, run.run_id, ds.name, ds.digest, dataset_source, "training")
     superseded = supersede(client, where.experiment_id, run.run_id, mine)
     if superseded:
         log.info(f"superseded the earlier run(s) {', '.join(superseded)} of {exp.name} seed {seed}")
@@ -130,7 +133,8 @@ def _start_from(init_dir: Path, data: dict) -> tuple[CaptioningRNN, str]:
 def _build(data_dir, exp, seed, where: Tracking, out: Path, progress, dataset_source, init_dir) -> _Setup:
     resume_dir = out / ".resume"
     resume_dir.mkdir(parents=True, exist_ok=True)
-    data = blind(load_coco_data(data_dir), exp.features, seed)
+    ds = open_dataset(data_dir)
+    data = blind(ds.data, exp.features, seed)
     init_run = None
     if exp.objective == "cider":
         model, init_run = _start_from(Path(init_dir), data)
@@ -145,7 +149,7 @@ def _build(data_dir, exp, seed, where: Tracking, out: Path, progress, dataset_so
         )
     fingerprint = exp.fingerprint(seed)
     ckpt, run_id = _resume_point(resume_dir, fingerprint, where)
-    run = _open_run(where, exp, seed, run_id, data_dir, dataset_source, len(data["train_captions"]), init_run)
+    run = _open_run(where, exp, seed, run_id, ds, dataset_source, init_run)
     ResumeState(run.run_id, where.uri, fingerprint).write(resume_dir / ResumeState.FILE)
     edges = dict(print_every=0, verbose=True, progress=progress, checkpoint_path=resume_dir / CHECKPOINT, sinks=[run])
     if exp.objective == "cider":
@@ -157,7 +161,7 @@ def _build(data_dir, exp, seed, where: Tracking, out: Path, progress, dataset_so
 
 
 def _write_outputs(s: _Setup, summary: dict, out: Path) -> History:
-    """model.npz, history.json and loss.png of a trained run."""
+    """model.npz and history.json of a trained run."""
     solver = s.solver
     solver.save(out / "model.npz")  # final parameters are the best epoch's; 'best/' holds them too
     history = History(
@@ -165,25 +169,17 @@ def _write_outputs(s: _Setup, summary: dict, out: Path) -> History:
         seed=s.seed,
         loss_history=solver.loss_history,
         epoch_history=solver.state.epoch_history,
-        iterations_per_epoch=max(len(solver.data["train_captions"]) // solver.batch_size, 1),
+        iterations_per_epoch=solver.iterations_per_epoch,
         summary=summary,
         numerics=numerics(),
     )
     history.write(out / "history.json")
-    loss_curve(
-        out / "loss.png",
-        f"{s.exp.name} (seed {s.seed})",
-        history.loss_history,
-        history.epoch_history,
-        history.iterations_per_epoch,
-    )
     return history
 
 
 def _log_outputs(run: MlflowRun, history: History, out: Path) -> None:
     run.set_tags({f"numerics.{k}": v for k, v in history.numerics.items()})  # this machine's, if it resumed here
     run.log_metrics({f"best_val_{history.select_metric}": history.best_val, "train_seconds": history.seconds})
-    run.log_artifact(out / "loss.png")
     run.log_artifact(out / "model.npz", "checkpoint")
 
 

@@ -1,9 +1,11 @@
-# Helpers shared by the rules: validated config and sweep, paths, per-run parameters.
+# Helpers shared by the rules: validated config and sweep, paths, per-run parameters, each step's code.
+import os
 import re
 from pathlib import Path
 
 from captioning.data import layout, scenes
 from captioning.errors import CaptioningError
+from captioning.pipeline.code import source_files
 from captioning.pipeline.config import load_yaml, validate_file, validate_sweep
 from captioning.pipeline.experiment import Sweep, check_memory
 from captioning.pipeline.preflight import SlurmRequest, check_slurm_requests, start_tracking
@@ -36,6 +38,13 @@ CONFIRMATIONS = SWEEP.confirmations()  # {grid: (its points, the seeds val's pic
 # or parameter, so a change of server or experiment retrains nothing).
 # One MLflow experiment per sweep and dataset, so COCO and synthetic runs never mix.
 config["mlflow"]["experiment"] = config["mlflow"].get("experiment") or f"{SWEEP.name}-{DATASET}"
+
+
+def code(module):
+    """A step's code as its input: ``module``'s file and those of the package modules it imports
+    (captioning/pipeline/code.py), relative to the working directory when inside it. Editing one reruns the step."""
+    here = Path.cwd()
+    return [os.path.relpath(p, here) if p.is_relative_to(here) else str(p) for p in source_files(module)]
 
 
 def dataset_source():
@@ -112,10 +121,6 @@ def is_confirmation(wildcards):
     return int(wildcards.seed) in SWEEP.experiments[wildcards.exp].confirm_seeds
 
 
-def first_seed_runs(name):
-    return [f"{RUNS}/{e}/seed{x.first_seed}/{name}" for e, x in SWEEP.experiments.items()]
-
-
 def escaped(names):
     """A wildcard constraint matching exactly these names (grid points hold dots: lstm-lr0.001)."""
     return "|".join(re.escape(n) for n in names)
@@ -168,6 +173,8 @@ def preflight():
 # Training and selection read train and val only; only scoring reads the test split's files.
 TRAINING_INPUTS = data_files(layout.split_files(layout.TRAINING_SPLITS, pca=True))
 TEST_INPUTS = data_files(layout.split_files([layout.TEST_SPLIT], pca=True))
+# The test split's stored pixels, for the captioned grids: synthetic data only (COCO's images live behind URLs).
+TEST_IMAGES = data_files([layout.images_file(layout.TEST_SPLIT)]) if DATASET == "synthetic" else []
 
 
 wildcard_constraints:

@@ -2,6 +2,8 @@
 
 
 rule synthetic_data:
+    input:
+        code=code("captioning.data.synthetic"),
     output:
         files=[
             f"{config['data_root']}/synthetic/{n}"
@@ -23,6 +25,8 @@ rule synthetic_data:
 
 
 rule coco_data:
+    input:
+        code=code("captioning.data.download"),
     output:
         files=[f"{config['data_root']}/coco/{n}" for n in layout.raw_files()],
     log:
@@ -51,6 +55,7 @@ rule coco_data:
 rule pca:
     input:
         raw=data_files([layout.features_file(s, pca=False) for s in layout.SPLITS]),
+        code=code("captioning.data.pca"),
     output:
         data_files(layout.pca_files()),
     log:

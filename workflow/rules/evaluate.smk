@@ -6,11 +6,11 @@ rule score:
         data=TEST_INPUTS,
         model=run_path("model.npz"),
         run=run_path("run.json"),
+        code=code("captioning.pipeline.score"),
     output:
         scores=run_path("scores.json"),
         image_scores=run_path("image_scores.npz"),
         samples=run_path("samples.json"),
-        grid=run_path("grid.png"),
     log:
         log("score/{exp}/seed{seed}"),
     benchmark:
@@ -31,9 +31,33 @@ rule score:
         "../scripts/score.py"
 
 
+# Per run, its figures: drawn from its records (and the test pixels), so an edit of a figure redraws only.
+rule figures:
+    input:
+        history=run_path("history.json"),
+        samples=run_path("samples.json"),
+        run=run_path("run.json"),
+        images=TEST_IMAGES,
+        code=code("captioning.pipeline.figures"),
+    output:
+        loss=run_path("loss.png"),
+        grid=run_path("grid.png"),
+    log:
+        log("figures/{exp}/seed{seed}"),
+    benchmark:
+        bench("figures/{exp}/seed{seed}")
+    threads: 1
+    resources:
+        mem_mb=scaled(1000),
+        runtime=scaled(15),
+    script:
+        "../scripts/figures.py"
+
+
 rule human_ceiling:
     input:
         data=TEST_INPUTS,
+        code=code("captioning.pipeline.human"),
     output:
         f"{RUNS}/human_agreement.json",
     log:

@@ -2,6 +2,8 @@
 
 
 rule gradcheck:
+    input:
+        code=code("captioning.pipeline.gradcheck"),  # the layers, cells, kernels, model and losses it checks
     output:
         f"{RESULTS}/gradcheck.tsv",
     log:

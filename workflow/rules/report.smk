@@ -8,10 +8,11 @@ rule collect:
         image_scores=all_runs("image_scores.npz"),
         histories=all_runs("history.json"),
         samples=all_runs("samples.json"),
+        loss_plots=all_runs("loss.png"),
+        grids=all_runs("grid.png"),
         human=rules.human_ceiling.output[0],
-        first_histories=first_seed_runs("history.json"),
-        loss_plots=first_seed_runs("loss.png"),
-        grids=first_seed_runs("grid.png"),
+        images=TEST_IMAGES,
+        code=code("captioning.pipeline.collect"),
     output:
         summary_csv=report(f"{RESULTS}/summary.csv", caption="../report/summary.rst", category="Tables"),
         summary_md=report(f"{RESULTS}/summary.md", caption="../report/summary.rst", category="Tables"),
@@ -46,9 +47,9 @@ rule collect:
         runtime=scaled(15),
     params:
         out_dir=parent("summary_csv"),
+        select_metric=config["evaluation"]["select_metric"],
         n_resamples=config["evaluation"]["bootstrap_resamples"],
         seed=config["evaluation"]["bootstrap_seed"],
-        data_dir=DATA,
     script:
         "../scripts/collect.py"
 
@@ -59,6 +60,7 @@ rule register:
         runs_csv=rules.collect.output.runs_csv,
         runs=all_runs("run.json"),
         scores=all_runs("scores.json"),
+        code=code("captioning.pipeline.registry"),
     output:
         f"{RESULTS}/registry.json",
     log:

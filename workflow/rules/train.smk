@@ -6,10 +6,10 @@ rule train:
         data=TRAINING_INPUTS,
         gradcheck=rules.gradcheck.output[0],
         init=init_run,
+        code=code("captioning.pipeline.train"),
     output:
         model=run_path("model.npz"),
         history=run_path("history.json"),
-        loss_plot=run_path("loss.png"),
         run=run_path("run.json"),
     log:
         log("train/{exp}/seed{seed}"),
@@ -33,6 +33,7 @@ rule train:
 checkpoint select_point:
     input:
         histories=grid_histories,
+        code=code("captioning.pipeline.select"),
     output:
         f"{RUNS}/selection/{{group}}.json",
     log:
@@ -43,5 +44,7 @@ checkpoint select_point:
     resources:
         mem_mb=scaled(1000),
         runtime=scaled(15),
+    params:
+        select_metric=config["evaluation"]["select_metric"],
     script:
         "../scripts/select_point.py"

@@ -1,7 +1,7 @@
 from captioning.pipeline.collect import collect
 from captioning.pipeline.jobs import run_step
 
-i = snakemake.input
+i, p = snakemake.input, snakemake.params
 run_step(
     "collect",
     collect,
@@ -10,13 +10,13 @@ run_step(
     score_files=i.scores,
     image_score_files=i.image_scores,
     history_files=i.histories,
-    human_file=i.human,
-    first_seed_histories=i.first_histories,
+    sample_files=i.samples,
     loss_plot_files=i.loss_plots,
     grid_files=i.grids,
-    out_dir=snakemake.params.out_dir,
-    n_resamples=snakemake.params.n_resamples,
-    seed=snakemake.params.seed,
-    sample_files=i.samples,
-    data_dir=snakemake.params.data_dir,
+    human_file=i.human,
+    out_dir=p.out_dir,
+    select_metric=p.select_metric,
+    images_file=i.images[0] if i.images else None,
+    n_resamples=p.n_resamples,
+    seed=p.seed,
 )

@@ -1,5 +1,5 @@
+from captioning.pipeline.human import human_ceiling
 from captioning.pipeline.jobs import run_step
-from captioning.pipeline.score import human_ceiling
 
 run_step(
     "human_ceiling",

@@ -9,4 +9,5 @@ run_step(
     history_files=snakemake.input.histories,
     group=snakemake.wildcards.group,
     out_json=snakemake.output[0],
+    select_metric=snakemake.params.select_metric,
 )
