@@ -26,6 +26,8 @@ def copy_project(dest: Path) -> Path:
     for name in PROJECT_FILES:
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    if (ROOT / ".git").is_dir():  # a clone's commit, for the runs' git_commit param (git reads a .git file)
+        (dest / ".git").write_text(f"gitdir: {ROOT / '.git'}\n")
     return dest
 
 
@@ -146,8 +148,9 @@ class SmokeRun(NamedTuple):
 
 
 def smoke_run(work: Path) -> None:
-    """The smoke workflow from scratch in a fresh copy of the project (:func:`once`'s ``build``)."""
+    """The smoke workflow from scratch in a fresh copy of the project (:func:`once`'s ``build``); each job's
+    script stays in .snakemake/scripts/ (tests/test_dag.py runs them again)."""
     copy_project(work)
     start = time.perf_counter()
-    snakemake(work)
+    snakemake(work, "--skip-script-cleanup")
     (work / ".smoke-run.json").write_text(json.dumps({"seconds": time.perf_counter() - start}))

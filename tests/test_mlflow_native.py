@@ -170,19 +170,25 @@ def test_the_champion_captions_raw_features_through_pyfunc(smoke, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri_of(work))
     model = mlflow.pyfunc.load_model(f"models:/{EXPERIMENT}@champion")
     raw = raw_test_features(work)
-    assert model.metadata.signature is None  # predict checks its input; a signature would refuse an empty batch
-    assert model.metadata.metadata["input"] == f"raw image features, float32, shape (N, {raw.shape[1]})"
+    width = raw.shape[1]
+    assert str(model.metadata.get_input_schema()) == f"[Tensor('float32', (-1, {width}))]"  # raw features in
+    assert str(model.metadata.get_output_schema()) == "[string (required)]"  # a caption per row out
+    assert model.metadata.metadata["input"] == f"raw image features, float32, shape (N, {width})"
     captions = model.predict(raw)
     run_id = MlflowClient(uri_of(work)).get_model_version_by_alias(EXPERIMENT, "champion").run_id
     assert captions == reference_captions(work, run_id, raw)
     assert all(isinstance(c, str) and c for c in captions)
-    with pytest.raises(Exception, match=rf"expected raw features of shape \(N, {raw.shape[1]}\), got \(\d+, 100\)"):
+    with pytest.raises(Exception, match=rf"Shape of input \(\d+, 100\) does not match expected shape \(-1, {width}\)"):
         model.predict(raw[:, :100])
-    with pytest.raises(Exception, match=r"expected raw features, numbers of shape"):
-        model.predict([["a"] * raw.shape[1]])
-    assert model.predict(np.zeros((0, raw.shape[1]), dtype=np.float32)) == []  # an empty batch, no captions
-    with pytest.raises(Exception, match=r"expected raw features of shape \(N, \d+\), got \(3, 0\)"):
+    with pytest.raises(Exception, match=r"Failed to enforce schema of data '\[\['a'"):
+        model.predict([["a"] * width])
+    assert model.predict(np.zeros((0, width), dtype=np.float32)) == []  # an empty batch, no captions
+    with pytest.raises(Exception, match=rf"Shape of input \(3, 0\) does not match expected shape \(-1, {width}\)"):
         model.predict(np.zeros((3, 0), dtype=np.float32))  # rows without features are not an empty batch
+    bad = raw.copy()
+    bad[1, 3] = np.nan
+    with pytest.raises(Exception, match=r"Captioner.predict: row 1 holds NaN or infinite features"):
+        model.predict(bad)  # a signature cannot say "finite": predict does
 
 
 def test_mlflow_models_serve_answers_a_rest_request(smoke):
@@ -201,7 +207,7 @@ def test_mlflow_models_serve_answers_a_rest_request(smoke):
         # more rows than one decoding chunk holds: decoded in chunks, each row as on its own
         reps = -(-(2 * DECODE_BATCH + 1) // len(raw))
         large = post(url, {"instances": np.tile(raw, (reps, 1)).tolist()})
-        empty = [post(url, body) for body in ({"inputs": []}, {"instances": []})]
+        empty = [post_error(url, json.dumps(body)) for body in ({"inputs": []}, {"instances": []})]
         refused = {}
         for row, value in ((2, float("nan")), (1, float("inf")), (4, float("-inf"))):
             bad = raw.tolist()
@@ -215,16 +221,19 @@ def test_mlflow_models_serve_answers_a_rest_request(smoke):
     assert answer["predictions"] == reference_captions(work, run_id, raw)
     assert len(large["predictions"]) == reps * len(raw) > 2 * DECODE_BATCH
     assert large["predictions"] == answer["predictions"] * reps
-    assert empty == [{"predictions": []}] * 2
+    for status, body in empty:  # MLflow's scoring server reads `[]` as shape (0,): its schema check refuses it
+        assert status == 400 and "Failed to enforce schema of data '[]'" in body["message"]
     for row, (status, body) in refused.items():  # never an HTTP 200 with an empty caption
         assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
         assert (
             f"Captioner.predict: row {row} holds NaN or infinite features; every feature must be finite"
             in body["message"]
         )
-    assert narrow[0] == words[0] == 400
-    assert f"expected raw features of shape (N, {raw.shape[1]}), got ({len(raw)}, 100)" in narrow[1]["message"]
-    assert f"expected raw features, numbers of shape (N, {raw.shape[1]}): could not convert" in words[1]["message"]
+    assert narrow[0] == words[0] == 400  # MLflow's schema check, before predict
+    assert (
+        f"Shape of input ({len(raw)}, 100) does not match expected shape (-1, {raw.shape[1]})" in narrow[1]["message"]
+    )
+    assert "could not convert string to float: 'a'" in words[1]["message"]
 
 
 def test_the_tracking_server_rest_api_shows_parents_children_datasets_and_aliases(smoke):

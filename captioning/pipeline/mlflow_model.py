@@ -34,7 +34,8 @@ class Captioner(mlflow.pyfunc.PythonModel):
         self.config = dict(context.model_config)
 
     def predict(self, context, model_input: np.ndarray, params: dict | None = None) -> list[str]:
-        # The model has no MLflow signature (see log_captioner): every input check is here.
+        # MLflow checks the input against the signature first (float32, (-1, F)); these checks also hold
+        # for a caller that skips it, and catch what a signature cannot (NaN, infinities).
         from ..sampling import decode
         from ..vocab import decode_captions
 
@@ -73,20 +74,40 @@ def _bad_input(message: str):
     return MlflowException(f"Captioner.predict: {message}", error_code=INVALID_PARAMETER_VALUE)
 
 
+MODEL_CODE = """# The captioner, for MLflow's models-from-code: MLflow runs this file to build the model.
+import mlflow
+
+from captioning.pipeline.mlflow_model import Captioner
+
+mlflow.models.set_model(Captioner())
+"""
+
+
 def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, work_dir) -> str:
     """Log the captioner into the run ``run_id`` at ``uri``; returns the model's URI (``models:/<id>``).
 
     ``decoding``: {decode_method, decode_beam_width, decode_max_length, feature_mode}; MLflow also
     logs these as the run's params, hence names no training param has.
 
-    The model carries no MLflow signature: its scoring server turns ``{"inputs": []}`` into a
-    list that no tensor signature accepts, so an empty batch could not be sent. ``predict``
-    checks the input itself, and the MLmodel file's ``metadata`` states the contract.
+    The model's signature is a float32 tensor of shape (-1, F), so the registry, the UI and
+    ``mlflow models serve`` know its input. (MLflow's scoring server reads an empty JSON batch,
+    ``{"inputs": []}``, as shape (0,) and refuses it before ``predict`` runs; through pyfunc a
+    (0, F) array gives ``[]``.) The model is logged from code (MLflow's models-from-code: a
+    two-line file that builds :class:`Captioner`), not pickled.
     """
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     np.savez(work / "pca.npz", mean=pca.mean_, components=pca.components_)
-    contract = {"input": f"raw image features, float32, shape (N, {pca.mean_.shape[0]})", "output": "N captions"}
+    width = pca.mean_.shape[0]
+    contract = {"input": f"raw image features, float32, shape (N, {width})", "output": "N captions"}
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, width))]), outputs=Schema([ColSpec("string")])
+    )
+    code = work / "captioner.py"
+    code.write_text(MODEL_CODE)
     client = mlflow.MlflowClient(uri)
     experiment_id = client.get_run(run_id).info.experiment_id
     # created here so that it belongs to the run's experiment (Model.log alone files it under the active one)
@@ -98,7 +119,9 @@ def log_captioner(uri: str, run_id: str, checkpoint, pca: PCA, decoding: dict, w
             flavor=mlflow.pyfunc,
             run_id=run_id,
             model_id=logged.model_id,
-            python_model=Captioner(),
+            python_model=str(code),
+            signature=signature,
+            input_example=np.zeros((1, width), dtype=np.float32),  # a request's shape, shown in the UI
             artifacts={"checkpoint": str(checkpoint), "pca": str(work / "pca.npz")},
             model_config=decoding,
             metadata=contract,

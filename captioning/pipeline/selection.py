@@ -61,7 +61,11 @@ class Selection:
         seeing = [e for e in chosen if first.loc[e, "features"] == "image"]
         blind = [e for e in chosen if first.loc[e, "features"] != "image"]
         # (read back from runs.csv, an empty init_from is NaN)
-        tuned = set(first.index[first["init_from"].fillna("").astype(bool)]) if "init_from" in first else set()
+        tuned = (
+            set(first.index[first["init_from"].map(lambda v: isinstance(v, str) and v != "")])
+            if "init_from" in first
+            else set()
+        )
         trained = [e for e in seeing if e not in tuned]
         if not trained:
             raise SelectionError("collect: no image-conditioned cross-entropy experiment (features: image) to report")

@@ -6,6 +6,7 @@ rule score:
         data=TEST_INPUTS,
         model=run_path("model.npz"),
         run=run_path("run.json"),
+        gradcheck=rules.gradcheck.output[0],  # decoding runs the math the gate checks
         code=code("captioning.pipeline.score"),
     output:
         scores=run_path("scores.json"),
