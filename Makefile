@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint reproduce bench lock clean
+.PHONY: setup test test-fast lint reproduce bench lock clean clean-sweep
 
 setup: $(STAMP)
 
@@ -33,9 +33,12 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m pytest tests/test_hygiene.py
 
+# The default run's results: <results_dir>/<dataset>/<sweep name>/ of config/config.yaml and config/sweep.yaml.
+RESULTS := results/synthetic/synthetic-shapes
+
 reproduce: $(STAMP)
 	$(BIN)/snakemake --cores 8
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --report $(RESULTS)/report.html
 
 # Every benchmark, each written into its block of the docs (bench/publish.py; the tracking
 # server's needs root and PostgreSQL, as the cluster tests do).
@@ -50,5 +53,12 @@ lock:
 	.lock-venv/bin/python -m pip freeze --exclude-editable > requirements.lock
 	rm -rf .lock-venv
 
+# .venv only; the runs, results and MLflow store stay (docs/workflow.md, "Your files").
 clean:
 	rm -rf $(VENV)
+
+# One sweep's files: make clean-sweep SWEEP=<its name> [DATASET=coco]. Not the data, not its MLflow experiment.
+DATASET ?= synthetic
+clean-sweep:
+	@case "$(SWEEP)" in ""|*/*|.*) echo "make clean-sweep: SWEEP must name a sweep (the name: in its file), e.g. SWEEP=smoke"; exit 2;; esac
+	rm -rf runs/$(DATASET)/$(SWEEP) results/$(DATASET)/$(SWEEP) logs/$(DATASET)/$(SWEEP) benchmarks/$(DATASET)/$(SWEEP)

@@ -45,7 +45,7 @@ def main(argv=None) -> None:
         work = copy_project(args.keep or Path(tmp))
         cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores)]
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, cwd=work, env=clean_env(), stdout=sys.stderr)
+        done = subprocess.run(cmd, cwd=work, env=clean_env(work), stdout=sys.stderr)
         wall = time.perf_counter() - t0
         if done.returncode:
             raise SystemExit(f"bench_workflow: `snakemake --cores {args.cores}` failed (its log is above)")

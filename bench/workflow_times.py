@@ -2,7 +2,8 @@
 
     python bench/workflow_times.py [benchmarks/synthetic]
 
-Every rule writes ``<benchmarks_root>/<dataset>/<job>.tsv`` when its job ends:
+Every rule writes ``<benchmarks_root>/<dataset>/<sweep>/<job>.tsv`` (a data step:
+``<benchmarks_root>/<dataset>/<step>.tsv``) when its job ends:
 wall seconds ``s`` and peak ``max_rss`` (MB).  A file's modification time is the
 job's end, so ``end - s`` is its start: the report puts the jobs on one timeline
 (seconds from the first job's start), gives each rule's jobs, summed wall
@@ -27,12 +28,13 @@ def jobs(root: Path) -> pd.DataFrame:
         if tsv.empty:
             continue
         end = path.stat().st_mtime
-        name = path.relative_to(root).with_suffix("").as_posix()
+        parts = path.relative_to(root).with_suffix("").parts  # <data step>, or <sweep>/<rule>[/<exp>/seed<s>]
+        name = "/".join(parts)
         wall = float(tsv["s"].iloc[-1])
         rows.append(
             {
                 "job": name,
-                "rule": name.split("/")[0],
+                "rule": parts[0] if len(parts) == 1 else parts[1],
                 "wall_s": wall,
                 "max_rss_mb": float(tsv["max_rss"].iloc[-1]),
                 "start": end - wall,

@@ -126,14 +126,17 @@ def test_every_job_but_the_local_rules_went_through_sbatch(cluster, smoke_on_slu
     assert {j["JobState"] for j in finished} == {"COMPLETED"} and {j["Partition"] for j in finished} == {"debug"}
     submitted = submitted_rules(res)
     assert sorted(submitted) == sorted(r for r in counts for _ in range(int(counts[r])) if r not in LOCAL)
-    assert (work / "smoke/results/summary.csv").exists()
+    assert (work / "smoke/results/synthetic/smoke/summary.csv").exists()
     print(f"smoke workflow on SLURM: {len(finished)} sbatch jobs, {seconds:.0f} s")
 
 
 def test_slurm_writes_the_same_summary_bytes_as_the_local_run(smoke, smoke_on_slurm):
     """Bitwise reproducible on one machine: the session's local smoke run and its run through sbatch,
     each from scratch with the same seeds, write the same bytes."""
-    local, on_slurm = smoke.work / "smoke/results/summary.md", smoke_on_slurm[0] / "smoke/results/summary.md"
+    local, on_slurm = (
+        smoke.work / "smoke/results/synthetic/smoke/summary.md",
+        smoke_on_slurm[0] / "smoke/results/synthetic/smoke/summary.md",
+    )
     assert on_slurm.read_bytes() == local.read_bytes()
 
 
@@ -184,7 +187,7 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm
     sweep_path.write_text(yaml.safe_dump(sweep))
     env = slurm_env(server, work)
     cmd = [sys.executable, "-m", "snakemake", "--configfile", "config/smoke.yaml", *PROFILE, *FAST_STATUS]
-    runs = work / "smoke/runs/synthetic"
+    runs = work / "smoke/runs/synthetic/smoke"
     try:
         proc = subprocess.Popen(
             cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
@@ -209,7 +212,7 @@ def test_a_cancelled_training_job_resumes_to_identical_parameters(cluster, slurm
         assert proc.returncode != 0, out[-2000:]
         assert not (runs / "long/seed0/model.npz").exists()
         on_slurm(work, env=env)  # the same command again
-        log = (work / "smoke/logs/synthetic/train/long/seed0.log").read_text()
+        log = (work / "smoke/logs/synthetic/smoke/train/long/seed0.log").read_text()
         assert "resuming from" in log
         sweep["experiments"]["long_ref"] = long  # the same training, never interrupted (here, not through sbatch)
         sweep_path.write_text(yaml.safe_dump(sweep))
@@ -253,7 +256,7 @@ def test_a_new_tracking_server_gets_only_new_runs_and_nothing_retrains(cluster, 
             r.info.run_name
             for r in old.search_runs([old.get_experiment_by_name("smoke-synthetic").experiment_id], SEEDS)
         }
-        record = json.loads((work / "smoke/runs/synthetic/lstm/seed2/run.json").read_text())
+        record = json.loads((work / "smoke/runs/synthetic/smoke/lstm/seed2/run.json").read_text())
         assert record["tracking_uri"] == second.uri
     finally:
         sweep_path.write_text(original)

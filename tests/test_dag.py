@@ -35,7 +35,7 @@ def edit(path: Path) -> None:
 
 
 def checkpoints(work) -> dict[str, str]:
-    runs = work / "smoke/runs/synthetic"
+    runs = work / "smoke/runs/synthetic/smoke"
     return {str(p.relative_to(runs)): hashlib.sha256(p.read_bytes()).hexdigest() for p in runs.rglob("model.npz")}
 
 
@@ -66,11 +66,13 @@ def test_a_one_percent_error_in_the_lstm_backward_stops_the_gate_and_reverting_i
     assert [line.split()[-1] for line in out.splitlines() if line.startswith("lstm_step ")][0] == "FAILED"
     assert "rule train:" not in out and "rule score:" not in out  # nothing that runs the math starts
     assert checkpoints(work) == before
-    assert not (work / "smoke/results/gradcheck.tsv").exists()  # no passing table stands for the wrong math
+    assert not (
+        work / "smoke/results/synthetic/smoke/gradcheck.tsv"
+    ).exists()  # no passing table stands for the wrong math
 
     kernels.write_text(source)  # reverted: a newer file with the original math
     res = snakemake(work)
-    assert (work / "smoke/results/gradcheck.tsv").read_text().count("\tok") == 10
+    assert (work / "smoke/results/synthetic/smoke/gradcheck.tsv").read_text().count("\tok") == 10
     assert trained(res) == TRAINED  # every cell runs these kernels
     assert checkpoints(work) == before  # bitwise the same parameters: the math is the original one
     assert planned(work) == {}

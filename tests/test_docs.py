@@ -201,7 +201,8 @@ def test_results_readme_names_every_file_the_workflow_writes(smoke):
     for line in (ROOT / "results/README.md").read_text().splitlines():
         if line.startswith("| `"):
             documented |= {name.strip().strip("`") for name in line.split("|")[1].split(",")}
-    written = {p.name if p.is_file() else f"{p.name}/<experiment>.png" for p in (work / "smoke/results").iterdir()} - {
-        "README.md"
-    }
+    written = {
+        p.name if p.is_file() else f"{p.name}/<experiment>.png"
+        for p in (work / "smoke/results/synthetic/smoke").iterdir()
+    } - {"README.md"}
     assert written == documented - {"report.html"}

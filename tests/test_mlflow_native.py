@@ -49,12 +49,12 @@ def table(path) -> list[dict]:
 
 def best_seed_runs(work) -> dict:
     """{experiment: run id of its best seed by val}, from runs.csv and the runs' records."""
-    rows = table(work / "smoke/results/runs.csv")
+    rows = table(work / "smoke/results/synthetic/smoke/runs.csv")
     out = {}
     for exp in EXPERIMENTS:
         mine = [r for r in rows if r["experiment"] == exp]
         seed = max(mine, key=lambda r: float(r["val_select"]))["seed"]
-        out[exp] = json.loads((work / f"smoke/runs/synthetic/{exp}/seed{seed}/run.json").read_text())["run_id"]
+        out[exp] = json.loads((work / f"smoke/runs/synthetic/smoke/{exp}/seed{seed}/run.json").read_text())["run_id"]
     return out
 
 
@@ -89,7 +89,7 @@ def test_seeds_are_children_of_one_finished_parent_per_experiment(smoke):
         assert r.data.tags["mlflow.parentRunId"] == parents[r.data.tags["experiment"]].info.run_id
     every = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id], run_view_type=ViewType.ALL)
     assert {r.info.status for r in every} == {"FINISHED"}  # no run is left RUNNING
-    summary = {r["experiment"]: r for r in table(work / "smoke/results/summary.csv")}
+    summary = {r["experiment"]: r for r in table(work / "smoke/results/synthetic/smoke/summary.csv")}
     for name, parent in parents.items():
         m, row = parent.data.metrics, summary[name]
         assert m["seeds"] == float(row["seeds"]) and m["val_BLEU-4"] == pytest.approx(float(row["val_select"]))
@@ -132,13 +132,13 @@ def test_registry_holds_the_best_seed_of_each_experiment_and_the_champion(smoke_
         version = client.get_model_version_by_alias(f"{EXPERIMENT}-{exp}", "best")
         assert version.run_id == run_id
         assert len(client.search_model_versions(f"name = '{EXPERIMENT}-{exp}'")) == 1
-    summary = [r for r in table(work / "smoke/results/summary.csv") if r["features"] == "image"]
+    summary = [r for r in table(work / "smoke/results/synthetic/smoke/summary.csv") if r["features"] == "image"]
     champion = max(summary, key=lambda r: float(r["val_select"]))["experiment"]
     assert client.get_model_version_by_alias(EXPERIMENT, "champion").run_id == best[champion]
-    record = json.loads((work / "smoke/results/registry.json").read_text())
+    record = json.loads((work / "smoke/results/synthetic/smoke/registry.json").read_text())
     assert record["champion"]["experiment"] == champion
     snakemake(work, "--forcerun", "register")  # a rerun moves nothing and adds no version
-    assert json.loads((work / "smoke/results/registry.json").read_text()) == record
+    assert json.loads((work / "smoke/results/synthetic/smoke/registry.json").read_text()) == record
     for exp in EXPERIMENTS:
         assert len(client.search_model_versions(f"name = '{EXPERIMENT}-{exp}'")) == 1
     assert len(client.search_model_versions(f"name = '{EXPERIMENT}'")) == 1
@@ -151,9 +151,9 @@ def raw_test_features(work, n=6) -> np.ndarray:
 
 def reference_captions(work, run_id: str, raw: np.ndarray) -> list[str]:
     """The champion's captions the long way: its checkpoint, the PCA stored with the data, the decoder."""
-    rows = [r for r in table(work / "smoke/results/runs.csv")]
+    rows = [r for r in table(work / "smoke/results/synthetic/smoke/runs.csv")]
     for r in rows:
-        path = work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}"
+        path = work / f"smoke/runs/synthetic/smoke/{r['experiment']}/seed{r['seed']}"
         if json.loads((path / "run.json").read_text())["run_id"] == run_id:
             break
     model, _ = load_model(path / "model.npz")

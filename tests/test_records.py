@@ -19,7 +19,7 @@ from captioning.pipeline.records import (
     Scores,
 )
 
-RUN = RunRecord("abc", "sqlite:////x/mlflow.db", "1", "lstm", 2, "parent")
+RUN = RunRecord("abc", "sqlite:////x/mlflow.db", "1", "lstm", 2, "parent", ["old"])
 SUMMARY = {"select_metric": "BLEU-4", "best_val_BLEU-4": 0.4, "best_epoch": 1, "seconds": 1.5}
 NUMERICS = {"cpu": "c", "blas": "b", "blas_kernel": "k", "numpy": "1", "numba": "2", "python": "3"}
 HISTORY = History("lstm", 2, [3.0, 2.5], [{"epoch": 1, "val_BLEU-4": 0.4}], 2, SUMMARY, NUMERICS)

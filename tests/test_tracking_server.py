@@ -223,12 +223,12 @@ def test_a_server_restart_mid_sweep_loses_nothing(secure, smoke_data_copy):
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        runs = [work / f"smoke/runs/synthetic/long/seed{s}/.resume/state.json" for s in (0, 1)]
+        runs = [work / f"smoke/runs/synthetic/smoke/long/seed{s}/.resume/state.json" for s in (0, 1)]
         opened = running(proc, lambda: all(r.exists() for r in runs))
         wait_for(opened, 600, "both training jobs' MLflow runs", interval=0.01)
         server.kill()  # the whole process group: mlflow server and its uvicorn workers
         wait_for(lambda: not server.processes(), 30, "the server's processes to exit")
-        logs = [work / f"smoke/logs/synthetic/train/long/seed{s}.log" for s in (0, 1)]
+        logs = [work / f"smoke/logs/synthetic/smoke/train/long/seed{s}.log" for s in (0, 1)]
         met_outage = running(proc, lambda: all("request retried" in log.read_text() for log in logs))
         wait_for(met_outage, 120, "both jobs to meet the outage")
         met = time.monotonic()  # from here until the server answers, both jobs wait

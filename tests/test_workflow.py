@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -9,12 +10,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from project import clean_env, snakemake
+from project import ROOT, clean_env, copy_project, snakemake
 
 from captioning.evaluation import RANDOM_REFERENCE_BLEU
 from captioning.pipeline.records import GridChoice, History
@@ -30,15 +32,17 @@ RUNS += [("rnn-h48", "0")]
 
 def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     work, seconds = smoke
-    results = work / "smoke/results"
+    results = work / "smoke/results/synthetic/smoke"
     runs = list(csv.DictReader((results / "runs.csv").open()))
     assert sorted((r["experiment"], r["seed"]) for r in runs) == RUNS
     for r in runs:
         for m in ("greedy_BLEU-1", "greedy_BLEU-4", "greedy_CIDEr-D", RANDOM_REFERENCE_BLEU):
             assert 0.0 <= float(r[m]) <= (10.0 if "CIDEr" in m else 1.0)
-        scores = json.loads((work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}/scores.json").read_text())
+        scores = json.loads(
+            (work / f"smoke/runs/synthetic/smoke/{r['experiment']}/seed{r['seed']}/scores.json").read_text()
+        )
         assert (scores["split"], scores["n_images"]) == ("test", 60)  # smoke.yaml's n_test
-        h = History.read(work / f"smoke/runs/synthetic/{r['experiment']}/seed{r['seed']}/history.json")
+        h = History.read(work / f"smoke/runs/synthetic/smoke/{r['experiment']}/seed{r['seed']}/history.json")
         assert float(r["val_select"]) == pytest.approx(h.val_at_best("BLEU-4"), rel=1e-5)
         assert h.select_metric == ("CIDEr-D" if r["experiment"] == "lstm_scst" else "BLEU-4")
     table = {r["experiment"]: r for r in csv.DictReader((results / "summary.csv").open())}
@@ -68,7 +72,9 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     assert f"| rnn | **{best_rnn}** ★ | rnn | image | 1 † |" in md  # † fewer than 3 seeds
     assert "| lstm | 2 † | " in md.split("## Training noise and test-image noise")[1]
     assert ": no claim: " in md.split("## Headline")[1]  # nothing has 3 seeds
-    numerics = describe(json.loads((work / "smoke/runs/synthetic/lstm/seed0/history.json").read_text())["numerics"])
+    numerics = describe(
+        json.loads((work / "smoke/runs/synthetic/smoke/lstm/seed0/history.json").read_text())["numerics"]
+    )
     assert f"* {numerics}: 7 of 7 runs" in md.split("## Numerics")[1]
     tuned = md.split("## Self-critical fine-tuning")[1].split("## Caption health")[0]
     assert "| lstm_scst | lstm | 2 † | " in tuned and "no claim" in tuned
@@ -81,9 +87,9 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     assert "| human agreement | (leave-one-out) |" in md and "## Paired comparisons" in md
     other = "rnn" if table[best]["cell_type"] == "lstm" else "lstm"
     assert f"* {table[best]['cell_type'].upper()} vs {other.upper()}: `{best}` minus `" in md
-    human = json.loads((work / "smoke/runs/synthetic/human_agreement.json").read_text())
+    human = json.loads((work / "smoke/runs/synthetic/smoke/human_agreement.json").read_text())
     assert (human["split"], human["n_images"]) == ("test", 60)
-    assert (work / "smoke/results/gradcheck.tsv").read_text().count("\tok") == 10
+    assert (work / "smoke/results/synthetic/smoke/gradcheck.tsv").read_text().count("\tok") == 10
     print(f"smoke workflow took {seconds:.0f} s")
 
 
@@ -95,9 +101,9 @@ def test_smoke_run_writes_non_empty_pngs(smoke):
         + ["scst/lstm_scst.png"]
     )
     for name in pngs:
-        data = (work / "smoke/results" / name).read_bytes()
+        data = (work / "smoke/results/synthetic/smoke" / name).read_bytes()
         assert data[:8] == PNG and len(data) > 5000, name
-    assert not (work / "smoke/results/val_metrics.png").exists()
+    assert not (work / "smoke/results/synthetic/smoke/val_metrics.png").exists()
 
 
 def test_the_test_split_reaches_scoring_only(smoke_copy):
@@ -127,7 +133,7 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
     work = smoke.work
     client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
     exp = client.get_experiment_by_name("smoke-synthetic")
-    record = json.loads((work / "smoke/runs/synthetic/lstm/seed0/run.json").read_text())
+    record = json.loads((work / "smoke/runs/synthetic/smoke/lstm/seed0/run.json").read_text())
     assert record["tracking_uri"] == f"sqlite:///{work / 'smoke/mlflow.db'}"
     assert exp.experiment_id == record["experiment_id"]
     # its own store: the project's mlflow.db and mlartifacts/ are never touched
@@ -138,7 +144,7 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
     for r in runs:
         history = json.loads(
             (
-                work / f"smoke/runs/synthetic/{r.data.tags['experiment']}/seed{r.data.tags['seed']}/history.json"
+                work / f"smoke/runs/synthetic/smoke/{r.data.tags['experiment']}/seed{r.data.tags['seed']}/history.json"
             ).read_text()
         )
         losses = client.get_metric_history(r.info.run_id, "train_loss")
@@ -148,7 +154,9 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
         epochs = 1 if r.data.tags["experiment"] == "lstm_scst" else 2  # sweep_smoke.yaml's num_epochs
         assert len(client.get_metric_history(r.info.run_id, "epoch/val_BLEU-4")) == epochs
         if r.data.tags["experiment"] == "lstm_scst":  # self-critical: its start, its settings, its reward curve
-            start = json.loads((work / f"smoke/runs/synthetic/lstm/seed{r.data.tags['seed']}/run.json").read_text())
+            start = json.loads(
+                (work / f"smoke/runs/synthetic/smoke/lstm/seed{r.data.tags['seed']}/run.json").read_text()
+            )
             assert r.data.tags["captioning.init_run_id"] == start["run_id"]
             assert {k: r.data.params[k] for k in ("objective", "init_from", "samples", "baseline")} == {
                 "objective": "cider",
@@ -188,7 +196,8 @@ def test_benchmarks_show_no_oversubscription(smoke):
     assert threads == {"train": 1, "data": 2, "default": 1}
     for tsv in tsvs:
         row = list(csv.DictReader(tsv.open(), delimiter="\t"))[0]
-        rule = tsv.relative_to(work / "smoke/benchmarks/synthetic").parts[0].removesuffix(".tsv")
+        rel = tsv.relative_to(work / "smoke/benchmarks/synthetic")  # data.tsv, pca.tsv; smoke/<rule>...: the sweep's
+        rule = (rel.parts[1] if rel.parts[0] == "smoke" else rel.parts[0]).removesuffix(".tsv")
         allowed = threads.get(rule, threads["default"])
         if float(row["s"]) > 2:  # too short to measure
             assert float(row["cpu_time"]) / float(row["s"]) < allowed * (1.0 + 0.15), (tsv, allowed)
@@ -292,7 +301,7 @@ def test_unreachable_tracking_server_fails_in_seconds_with_one_line(smoke_copy):
     )
     assert line in res.stderr.splitlines()
     assert seconds < 60, seconds  # not MLflow's minutes of retries
-    assert not (work / "smoke/runs/synthetic/lstm/seed2").exists()
+    assert not (work / "smoke/runs/synthetic/smoke/lstm/seed2").exists()
 
 
 KILLED_EPOCHS = 8  # of the killed training: it is killed at its first checkpoint
@@ -315,7 +324,7 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
     else:  # lstm seed 0 is already trained: only the SCST run is new
         sweep["experiments"] = {"lstm": experiments["lstm"], "long": dict(experiments["lstm_scst"], **long)}
     sweep_path.write_text(yaml.safe_dump(sweep))
-    run_dir = work / "smoke/runs/synthetic/long/seed0"
+    run_dir = work / "smoke/runs/synthetic/smoke/long/seed0"
     ckpt = run_dir / ".resume/checkpoint.npz"
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"]
     proc = subprocess.Popen(
@@ -337,7 +346,7 @@ def test_killed_workflow_resumes_training_with_unlock_and_the_same_command(smoke
         assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
         snakemake(work, "--unlock")
         snakemake(work)  # the same plain command: profiles/default reruns the incomplete job
-        log = (work / "smoke/logs/synthetic/train/long/seed0.log").read_text()
+        log = (work / "smoke/logs/synthetic/smoke/train/long/seed0.log").read_text()
         assert "resuming from" in log
         epoch = int(log.split("resuming from")[1].split("(epoch ")[1].split(")")[0])
         assert epoch >= 1
@@ -369,7 +378,7 @@ def trained(res) -> list[tuple[str, int]]:
 
 def test_confirm_seeds_train_only_for_the_point_val_picks_and_follow_a_new_pick(smoke_copy):
     work = smoke_copy
-    runs = work / "smoke/runs/synthetic"
+    runs = work / "smoke/runs/synthetic/smoke"
     sweep_path = work / "config/sweep_smoke.yaml"
     sweep = yaml.safe_load(sweep_path.read_text())
     sweep["experiments"]["rnn"]["confirm_seeds"] = [1]
@@ -379,7 +388,8 @@ def test_confirm_seeds_train_only_for_the_point_val_picks_and_follow_a_new_pick(
     assert trained(snakemake(work)) == [(picked, 1)]  # nothing else trains
     assert GridChoice.read(runs / "selection/rnn.json").point == picked
     rows = {
-        (r["experiment"], r["seed"], r["confirm"]) for r in csv.DictReader((work / "smoke/results/runs.csv").open())
+        (r["experiment"], r["seed"], r["confirm"])
+        for r in csv.DictReader((work / "smoke/results/synthetic/smoke/runs.csv").open())
     }
     assert (picked, "1", "True") in rows and not any(e == other and s == "1" for e, s, _ in rows)
     first_confirmation = (runs / picked / "seed1/model.npz").stat().st_mtime_ns
@@ -393,9 +403,11 @@ def test_confirm_seeds_train_only_for_the_point_val_picks_and_follow_a_new_pick(
     assert trained(snakemake(work)) == [(other, 1)]
     assert GridChoice.read(runs / "selection/rnn.json").point == other
     assert (runs / picked / "seed1/model.npz").stat().st_mtime_ns == first_confirmation  # kept, not retrained
-    rows = {(r["experiment"], r["seed"]) for r in csv.DictReader((work / "smoke/results/runs.csv").open())}
+    rows = {
+        (r["experiment"], r["seed"]) for r in csv.DictReader((work / "smoke/results/synthetic/smoke/runs.csv").open())
+    }
     assert {(other, "0"), (other, "1"), (picked, "0")} <= rows and (picked, "1") not in rows
-    md = (work / "smoke/results/summary.md").read_text()
+    md = (work / "smoke/results/synthetic/smoke/summary.md").read_text()
     assert f"| rnn | **{other}** ★ | rnn | image | 2 † |" in md
 
 
@@ -415,3 +427,70 @@ def test_the_smoke_runs_logs_hold_no_warning_from_a_library(smoke):
         if LIBRARY_WARNINGS.search(line) and not any(re.search(p, line) for p in ALLOWED_WARNINGS)
     ]
     assert found == []
+
+
+def files_under(root) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
+
+
+def test_two_sweeps_with_a_block_of_the_same_name_keep_their_files_apart(smoke_copy):
+    """The smoke sweep's finished run stands for a user's default run; a second sweep file with a block named
+    `lstm` (config/sweep_mine.yaml) runs in the same project: every file of the first stays byte-identical, the
+    two sit side by side in runs/ and results/, and both are in MLflow."""
+    work = smoke_copy
+    store = ("mlflow.db", "mlartifacts")  # the MLflow store is shared, each sweep an experiment of its own
+    before = {k: v for k, v in files_under(work / "smoke").items() if not k.startswith(store)}
+    sweep = yaml.safe_load((work / "config/sweep_smoke.yaml").read_text())
+    mine = {"name": "mine", "experiments": {"lstm": dict(sweep["experiments"]["lstm"], hidden_dim=16, seeds=[0])}}
+    (work / "config/sweep_mine.yaml").write_text(yaml.safe_dump(mine))
+    res = snakemake(work, "--config", "sweep=config/sweep_mine.yaml")
+    assert trained(res) == [("lstm", 0)]
+    after = files_under(work / "smoke")
+    assert {k: after[k] for k in before} == before  # the first sweep's files, data included, untouched
+    new = sorted({Path(k).parts[:3] for k in set(after) - set(before) if not k.startswith(store)})
+    assert new == [("benchmarks", "synthetic", "mine"), ("logs", "synthetic", "mine")] + [
+        ("results", "synthetic", "mine"),
+        ("runs", "synthetic", "mine"),
+    ]
+    for sweep_name, hidden in (("smoke", 32), ("mine", 16)):
+        model = np.load(work / f"smoke/runs/synthetic/{sweep_name}/lstm/seed0/model.npz")
+        assert model["params/Wh"].shape[0] == hidden
+    assert "| lstm | 2 † |" in (work / "smoke/results/synthetic/smoke/summary.md").read_text()
+    assert "| lstm | 1 † |" in (work / "smoke/results/synthetic/mine/summary.md").read_text()
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
+    for name, seeds in (("smoke-synthetic", ["0", "1"]), ("mine-synthetic", ["0"])):
+        exp = client.get_experiment_by_name(name)
+        runs = client.search_runs([exp.experiment_id], "tags.experiment = 'lstm' and tags.`captioning.role` = 'seed'")
+        assert sorted(r.data.tags["seed"] for r in runs) == seeds
+
+
+def planned_outputs(work, *args) -> set[str]:
+    plan = snakemake(work, "-n", *args, cores=None).stdout  # the project's own config: config/config.yaml
+    return {
+        f.strip()
+        for line in plan.splitlines()
+        if line.strip().startswith("output:")
+        for f in line.split(":")[1].split(",")
+    }
+
+
+def test_the_readmes_second_sweep_plans_no_file_of_the_default_one(tmp_path):
+    """`snakemake --cores 8 --config sweep=config/sweep_smoke.yaml` beside the default sweep, as README shows:
+    the two plans share the dataset's files and nothing else."""
+    work = copy_project(tmp_path / "project")
+    default = planned_outputs(work, "--cores", "8", "--configfile", "config/config.yaml")
+    other = planned_outputs(
+        work, "--cores", "8", "--configfile", "config/config.yaml", "--config", "sweep=config/sweep_smoke.yaml"
+    )
+    makefile = (ROOT / "Makefile").read_text()
+    results = next(line.split(":=")[1].strip() for line in makefile.splitlines() if line.startswith("RESULTS :="))
+    assert f"{results}/summary.md" in default  # `make reproduce` writes the report beside the default run's results
+    shared = default & other
+    assert shared and all(f.startswith("data/synthetic/") for f in shared)
+    assert all(
+        f.startswith(("data/synthetic/", "runs/synthetic/synthetic-shapes/", "results/synthetic/synthetic-shapes/"))
+        for f in default
+    )
+    assert all(f.startswith(("data/synthetic/", "runs/synthetic/smoke/", "results/synthetic/smoke/")) for f in other)

@@ -18,8 +18,8 @@ from ..data.dataset import load_images
 from ..metrics import METRIC_NAMES
 from ..uncertainty import CONFIDENCE, N_RESAMPLES
 from .plots import caption_grid, loss_comparison, metric_bars, seed_scores
-from .records import DECODERS, History, HumanAgreement, Samples, Scores
-from .report import interval, markdown, numerics_section
+from .records import DECODERS, History, HumanAgreement, RunRecord, Samples, Scores
+from .report import interval, markdown, numerics_section, replaced_section
 from .selection import Selection
 from .tables import COMPARED, HEADLINE_DECODER, experiment_table, image_statistics, run_table
 
@@ -47,6 +47,7 @@ def collect(
     score_files,
     image_score_files,
     history_files,
+    run_files,
     sample_files,
     loss_plot_files,
     grid_files,
@@ -59,7 +60,7 @@ def collect(
 ) -> str:
     """Tables and plots over all runs; per experiment, its first seed's loss curve and caption grid.
 
-    ``score_files``, ``image_score_files``, ``history_files``, ``sample_files``,
+    ``score_files``, ``image_score_files``, ``history_files``, ``run_files``, ``sample_files``,
     ``loss_plot_files`` and ``grid_files`` are per run, in the same order; the first
     seed's PNGs are copied rather than drawn again. Runs are compared by their val
     ``select_metric`` (:func:`~captioning.pipeline.selection.val_score`). ``images_file``
@@ -77,9 +78,9 @@ def collect(
         runs.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out / "summary.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
-    write_text(
-        out / "summary.md", markdown(table, selection, human, n_resamples) + "\n" + numerics_section(runs) + "\n"
-    )
+    replaced = replaced_section([RunRecord.read(p) for p in run_files])
+    summary = markdown(table, selection, human, n_resamples) + "\n" + replaced + numerics_section(runs) + "\n"
+    write_text(out / "summary.md", summary)
 
     first_seed = runs.groupby("experiment")["seed"].min().to_dict()
     firsts = [

@@ -25,6 +25,7 @@ from .tracking import git_commit
 ROLE = "captioning.role"  # "experiment" (a parent) or "seed"
 CONFIG = "captioning.config"  # a parent's training-configuration id
 SUPERSEDED_BY = "captioning.superseded_by"
+REPLACES = "captioning.replaces"  # a seed run's: the runs of its experiment and seed it superseded, comma-separated
 PARENT = "mlflow.parentRunId"
 SOURCE = "workflow/scripts/train.py"  # what produced the runs, for mlflow.source.name
 

@@ -78,6 +78,7 @@ class RunRecord(_JsonRecord):
     experiment: str
     seed: int
     parent_run_id: str | None
+    replaces: list  # the MLflow runs of this experiment and seed it superseded (deleted, restorable)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..metrics import METRIC_NAMES
 from ..uncertainty import MIN_SEEDS
-from .records import DECODERS
+from .records import DECODERS, RunRecord
 from .selection import Selection
 from .tables import COMPARED, HEADLINE_DECODER
 
@@ -38,6 +38,20 @@ def _p(p, n_resamples: int) -> str:
         return "–"
     limit = 2 / (n_resamples + 1)
     return f"≤ {limit:.3f}" if p <= limit * (1 + 1e-9) else f"{p:.3f}"
+
+
+def replaced_section(records: list[RunRecord]) -> str:
+    """Which run replaced which, when an edit retrained runs of the sweep (empty when none did)."""
+    replaced = sorted((r for r in records if r.replaces), key=lambda r: (r.experiment, r.seed))
+    if not replaced:
+        return ""
+    rows = [[r.experiment, str(r.seed), f"`{r.run_id}`", ", ".join(f"`{old}`" for old in r.replaces)] for r in replaced]
+    intro = (
+        "## Replaced runs\n\nA retrained run's files replace those of the run before it. Each earlier MLflow run "
+        "stays in the store, with its checkpoint and scores: deleted, tagged `captioning.superseded_by`, and "
+        "restored with `mlflow runs restore --run-id <id>`.\n\n"
+    )
+    return intro + "\n".join(md_table(["experiment", "seed", "MLflow run", "replaces"], rows)) + "\n\n"
 
 
 def numerics_section(runs: pd.DataFrame) -> str:

@@ -19,7 +19,7 @@ from ..provenance import numerics
 from ..scst import ScstConfig, ScstSolver
 from ..solver import CaptioningSolver
 from .experiment import Experiment, blind
-from .lineage import PARENT, ROLE, log_dataset, parent_run, standard_tags, supersede
+from .lineage import PARENT, REPLACES, ROLE, log_dataset, parent_run, standard_tags, supersede
 from .records import History, RecordError, ResumeState, RunRecord
 from .tracking import MlflowRun, Tracking, client_for, git_commit
 
@@ -96,6 +96,7 @@ def _open_run(where: Tracking, exp: Experiment, seed: int, run_id, ds: Dataset, 
     log_dataset(client, run.run_id, ds.name, ds.digest, dataset_source, "training")
     superseded = supersede(client, where.experiment_id, run.run_id, mine)
     if superseded:
+        client.set_tag(run.run_id, REPLACES, ",".join(superseded))
         log.info(f"superseded the earlier run(s) {', '.join(superseded)} of {exp.name} seed {seed}")
     return run
 
@@ -214,8 +215,11 @@ def train_run(
         s.run.finish("FAILED")
         raise
     s.run.finish()
-    parent = s.run.client.get_run(s.run.run_id).data.tags.get(PARENT)
-    RunRecord(s.run.run_id, where.uri, where.experiment_id, exp.name, seed, parent).write(out / "run.json")
+    tags = s.run.client.get_run(s.run.run_id).data.tags
+    replaces = [r for r in tags.get(REPLACES, "").split(",") if r]
+    RunRecord(s.run.run_id, where.uri, where.experiment_id, exp.name, seed, tags.get(PARENT), replaces).write(
+        out / "run.json"
+    )
     shutil.rmtree(s.resume_dir, ignore_errors=True)
     return (
         f"{exp.name} seed {seed}: {summary['epochs']} epochs, best val {history.select_metric} (greedy) "

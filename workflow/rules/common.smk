@@ -15,14 +15,18 @@ from captioning.pipeline.snakemake_compat import RESOURCES, executor_name, pendi
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
 validate_file(config, SCHEMAS / "config.schema.yaml", "config")
-SWEEP_FILE = config["sweep"]
+DEFAULT_SWEEPS = {"synthetic": "config/sweep.yaml", "coco": "config/sweep_coco.yaml"}  # when config sweep is null
+SWEEP_FILE = config["sweep"] or DEFAULT_SWEEPS[config["dataset"]]
 SWEEP_RAW = validate_sweep(load_yaml(SWEEP_FILE), SCHEMAS / "sweep.schema.yaml", SWEEP_FILE)
 SWEEP = Sweep.from_dict(SWEEP_RAW, SWEEP_FILE)
 
 DATASET = config["dataset"]
 DATA = f"{config['data_root']}/{DATASET}"
-RUNS = f"{config['runs_root']}/{DATASET}"
-RESULTS = config["results_dir"]
+# Every sweep has its own place, keyed like its MLflow experiment: two sweeps (and the same sweep on
+# two datasets) never touch each other's runs, results, logs or benchmarks; only the data is shared.
+SWEEP_KEY = f"{DATASET}/{SWEEP.name}"
+RUNS = f"{config['runs_root']}/{SWEEP_KEY}"
+RESULTS = f"{config['results_dir']}/{SWEEP_KEY}"
 EXPERIMENTS = list(SWEEP.experiments)
 TRAIN_MEM_MB = 3000  # what a training job asks for (its first attempt; a retry asks for more)
 COCO_VOCABULARY = 1004  # words of the cs231n COCO archive's vocabulary
@@ -57,14 +61,14 @@ def scaled(amount):
     return lambda wildcards, attempt: amount * attempt
 
 
-def log(name, dataset=DATASET):
-    """<logs_root>/<dataset>/<name>.log"""
-    return f"{config['logs_root']}/{dataset}/{name}.log"
+def log(name, key=SWEEP_KEY):
+    """<logs_root>/<dataset>/<sweep>/<name>.log (a data step's: key <dataset>)"""
+    return f"{config['logs_root']}/{key}/{name}.log"
 
 
-def bench(name, dataset=DATASET):
-    """<benchmarks_root>/<dataset>/<name>.tsv"""
-    return f"{config['benchmarks_root']}/{dataset}/{name}.tsv"
+def bench(name, key=SWEEP_KEY):
+    """<benchmarks_root>/<dataset>/<sweep>/<name>.tsv (a data step's: key <dataset>)"""
+    return f"{config['benchmarks_root']}/{key}/{name}.tsv"
 
 
 def data_files(names):
@@ -72,7 +76,7 @@ def data_files(names):
 
 
 def run_path(name):
-    """runs/<dataset>/<exp>/seed<seed>/<name>, with Snakemake wildcards."""
+    """runs/<dataset>/<sweep>/<exp>/seed<seed>/<name>, with Snakemake wildcards."""
     return f"{RUNS}/{{exp}}/seed{{seed}}/{name}"
 
 

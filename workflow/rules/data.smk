@@ -59,9 +59,9 @@ rule pca:
     output:
         data_files(layout.pca_files()),
     log:
-        log("pca"),
+        log("pca", DATASET),
     benchmark:
-        bench("pca")
+        bench("pca", DATASET)
     threads: config["threads"]["default"]
     resources:
         mem_mb=scaled(4000),

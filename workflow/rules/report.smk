@@ -7,6 +7,7 @@ rule collect:
         scores=all_runs("scores.json"),
         image_scores=all_runs("image_scores.npz"),
         histories=all_runs("history.json"),
+        runs=all_runs("run.json"),
         samples=all_runs("samples.json"),
         loss_plots=all_runs("loss.png"),
         grids=all_runs("grid.png"),

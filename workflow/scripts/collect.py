@@ -10,6 +10,7 @@ run_step(
     score_files=i.scores,
     image_score_files=i.image_scores,
     history_files=i.histories,
+    run_files=i.runs,
     sample_files=i.samples,
     loss_plot_files=i.loss_plots,
     grid_files=i.grids,
