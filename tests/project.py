@@ -44,7 +44,7 @@ def clean_env(work=None, **extra) -> dict:
 def snakemake(workdir, *args, env=None, check=True, timeout=900, cores=2):
     """``snakemake [--cores N] --configfile config/smoke.yaml ARGS`` in ``workdir``, importing its package."""
     cmd = [sys.executable, "-m", "snakemake", *(["--cores", str(cores)] if cores else [])]
-    cmd += ["--configfile", "config/smoke.yaml"]
+    cmd += ["--configfile=config/smoke.yaml"]  # one value: a target may follow
     env = {**(env or clean_env()), "PYTHONPATH": str(workdir)}
     res = subprocess.run([*cmd, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and res.returncode:

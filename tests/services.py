@@ -91,6 +91,7 @@ class Slurm:
                 "JobAcctGatherType=jobacct_gather/none",
                 "JobCompType=jobcomp/filetxt",  # one line per finished job: what SLURM itself ran
                 f"JobCompLoc={self.jobcomp}",
+                "SlurmdParameters=config_overrides",  # the node may offer more CPUs than the machine has
                 f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={int(free_mb * 0.8)}",
                 f"PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP",
                 "",

@@ -288,4 +288,4 @@ def test_the_workflow_takes_karpathys_split_from_the_command_line(server, tmp_pa
     snakemake(work, "--config", "dataset=coco", coco, "--", "coco_data", cores=1)
     with h5py.File(work / "smoke/data/coco" / layout.features_file("test", pca=False)) as f:
         assert f["source_index"][()].tolist() == [2, 5]
-    assert "Karpathy's test split (dataset_coco.json)" in (work / "smoke/logs/coco/data.log").read_text()
+    assert "Karpathy's test split (dataset_coco.json)" in (work / "smoke/logs/coco/coco_data.log").read_text()

@@ -123,6 +123,7 @@ def minutes(text: str) -> float:
     [
         ("README.md", r"trains \d+ runs in about (\d+) minutes", "workflow"),
         ("README.md", r"make test-fast .*: about (\d+) minutes", "tests-fast"),
+        ("README.md", r"make test +# .*: about (\d+) minutes", "tests-all"),
         ("README.md", r"at most\s+about (\d+) h of job time", "bench_coco_scale"),
     ],
 )

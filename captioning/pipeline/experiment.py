@@ -197,7 +197,7 @@ def memory_mb(exp: Experiment, vocab_size: int, input_dim: int, steps: int = 17)
     (weights, gradients, Adam's two moments, the best epoch's copy, the checkpoint being written) and a
     batch's activations over ``steps`` time steps (inputs, gates, states, vocabulary scores)."""
     V, D, W, H = vocab_size, input_dim, exp.wordvec_dim, exp.hidden_dim
-    G = (4 if exp.cell_type == "lstm" else 1) * H
+    G = CELLS[exp.cell_type].gates * H
     params = V * W + D * H + H + W * G + H * G + G + H * V + V
     rows = exp.batch_size * (exp.samples if exp.objective == "cider" else 1)
     activations = rows * steps * (W + 2 * G + 2 * H + V)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import layers as L
 from ..atomic import write_text
+from ..cells import CELLS
 from ..errors import CaptioningError
 from ..gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, scaled_error
 from ..model import CaptioningRNN
@@ -110,7 +111,7 @@ def run_gradchecks(seed: int = 0, layer_tol: float = 1e-7, model_tol: float = 1e
     num = eval_numerical_gradient(lambda v: L.temporal_softmax_loss(v, y, mask)[0], x, verbose=False)
     checks.append(Check("temporal_softmax_loss", scaled_error(num, L.temporal_softmax_loss(x, y, mask)[1]), layer_tol))
     words = [*SPECIAL_TOKENS, "a", "b", "c"]
-    for cell in ("rnn", "lstm"):
+    for cell in CELLS:  # every registered cell, in the registry's order
         model = CaptioningRNN({w: i for i, w in enumerate(words)}, D, 4, H, cell_type=cell, dtype=np.float64, seed=seed)
         features = r(N, D)
         captions = rng.integers(len(SPECIAL_TOKENS), len(words), (N, T + 1))
@@ -125,7 +126,7 @@ def run_gradchecks(seed: int = 0, layer_tol: float = 1e-7, model_tol: float = 1e
             scaled_error(eval_numerical_gradient(loss, p, verbose=False), grads[k]) for k, p in model.params.items()
         )
         checks.append(Check(f"CaptioningRNN[{cell}]", worst, model_tol))
-    checks.append(_weighted_loss_check(model, features, captions, rng, model_tol))
+    checks.append(_weighted_loss_check(model, features, captions, rng, model_tol))  # the last cell's model
     return checks
 
 

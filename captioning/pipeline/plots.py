@@ -120,7 +120,7 @@ def metric_bars(
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=8)
     fig.suptitle(
-        f"Test metrics (mean over seeds; bars: {confidence:.0%} bootstrap intervals over test images; "
+        f"Test metrics (mean over seeds; bars: {confidence:.0%} bootstrap intervals over seeds and test images; "
         "dashed: human agreement)"
     )
     _save(fig, path)
@@ -152,7 +152,10 @@ def seed_scores(path, rows: list[dict], metrics=("BLEU-4", "CIDEr-D"), confidenc
                 label=f"mean, {confidence:.0%} interval over seeds and images" if i == 0 else None,
             )
         ax.set_xticks(x, [f"{r['label']}\n({len(r['seeds'])} seed{'s' * (len(r['seeds']) > 1)})" for r in rows])
-        ax.tick_params(axis="x", labelsize=7, rotation=30)
+        ax.tick_params(axis="x", labelsize=7, rotation=60)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
         ax.set_title(f"test {m} (greedy)")
         ax.grid(axis="y", alpha=0.3)
     fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.1))

@@ -107,7 +107,7 @@ def experiment_table(runs: pd.DataFrame, stats: dict, selection: Selection, n_re
         for k, m in enumerate(METRIC_NAMES):
             row[f"{HEADLINE_DECODER}_{m}_image_width"] = float(images_only.high[k] - images_only.low[k])
         for name, other in (("best", selection.best), ("blind", selection.blind)):
-            if other is not None and other != exp:
+            if other is not None and other != exp and other != first["init_from"]:  # vs its start: paired, below
                 d = paired_difference(
                     stats[exp][HEADLINE_DECODER], stats[other][HEADLINE_DECODER], seed, n_resamples
                 ).as_dict(f"vs_{name}_")

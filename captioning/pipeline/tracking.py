@@ -254,8 +254,11 @@ class Tracking:
         return cls(uri, settings["experiment"], setup_experiment(uri, settings["experiment"], wait=wait))
 
     def ui_hint(self) -> str:
-        where = self.uri if self.uri.startswith("http") else f"`mlflow ui --backend-store-uri {self.uri}`"
-        return f"{where}, #/experiments/{self.experiment_id}?workflowType=machine_learning"
+        """The runs view's full address: on the server, or on `mlflow ui`'s default address for a local store."""
+        view = f"#/experiments/{self.experiment_id}?workflowType=machine_learning"
+        if self.uri.startswith("http"):
+            return f"{self.uri.rstrip('/')}/{view}"
+        return f"http://127.0.0.1:5000/{view} (after `mlflow ui --backend-store-uri {self.uri}`)"
 
 
 def git_commit() -> str:

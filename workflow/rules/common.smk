@@ -12,11 +12,23 @@ from captioning.pipeline.preflight import SlurmRequest, check_slurm_requests, st
 from captioning.pipeline.records import GridChoice
 from captioning.pipeline.snakemake_compat import RESOURCES, executor_name, pending_jobs
 
+
+def own_vocabulary(data_dir):
+    """The vocabulary of a dataset of the user's own: its files must be there already."""
+    try:
+        return layout.read_vocab(Path(data_dir) / layout.VOCAB_FILE, f"dataset {Path(data_dir).name}")[0]
+    except CaptioningError as err:
+        raise SystemExit(
+            f"{err}: the workflow generates synthetic and downloads coco; put the files of dataset "
+            f"{Path(data_dir).name!r} in the cs231n layout under {data_dir}/ (docs/extending.md)"
+        ) from None
+
+
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
 validate_file(config, SCHEMAS / "config.schema.yaml", "config")
-DEFAULT_SWEEPS = {"synthetic": "config/sweep.yaml", "coco": "config/sweep_coco.yaml"}  # when config sweep is null
-SWEEP_FILE = config["sweep"] or DEFAULT_SWEEPS[config["dataset"]]
+DEFAULT_SWEEPS = {"coco": "config/sweep_coco.yaml"}  # when config sweep is null; else config/sweep.yaml
+SWEEP_FILE = config["sweep"] or DEFAULT_SWEEPS.get(config["dataset"], "config/sweep.yaml")
 SWEEP_RAW = validate_sweep(load_yaml(SWEEP_FILE), SCHEMAS / "sweep.schema.yaml", SWEEP_FILE)
 SWEEP = Sweep.from_dict(SWEEP_RAW, SWEEP_FILE)
 
@@ -32,8 +44,10 @@ TRAIN_MEM_MB = 3000  # what a training job asks for (its first attempt; a retry 
 COCO_VOCABULARY = 1004  # words of the cs231n COCO archive's vocabulary
 if DATASET == "synthetic":
     VOCABULARY = len(scenes.vocabulary(recall=config["synthetic"].get("captions") == "recall"))
-else:
+elif DATASET == "coco":
     VOCABULARY = COCO_VOCABULARY
+else:  # a dataset of the user's own, in the cs231n layout under data/<dataset>/ (docs/extending.md)
+    VOCABULARY = len(own_vocabulary(DATA))
 # an experiment that cannot fit its training job is refused now, not after minutes of training
 check_memory(SWEEP, VOCABULARY, config["pca"]["dim"], TRAIN_MEM_MB, SWEEP_FILE)
 SCST_EXPERIMENTS = [n for n, e in SWEEP.experiments.items() if e.objective == "cider"]
@@ -178,7 +192,9 @@ def preflight():
 TRAINING_INPUTS = data_files(layout.split_files(layout.TRAINING_SPLITS, pca=True))
 TEST_INPUTS = data_files(layout.split_files([layout.TEST_SPLIT], pca=True))
 # The test split's stored pixels, for the captioned grids: synthetic data only (COCO's images live behind URLs).
-TEST_IMAGES = data_files([layout.images_file(layout.TEST_SPLIT)]) if DATASET == "synthetic" else []
+# (a dataset of your own: if you stored them, data/<dataset>/test2014_images.h5)
+_TEST_IMAGES = data_files([layout.images_file(layout.TEST_SPLIT)])
+TEST_IMAGES = _TEST_IMAGES if DATASET == "synthetic" or (DATASET != "coco" and Path(_TEST_IMAGES[0]).exists()) else []
 
 
 wildcard_constraints:

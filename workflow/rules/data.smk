@@ -10,9 +10,9 @@ rule synthetic_data:
             for n in layout.raw_files() + [layout.images_file(s) for s in layout.SPLITS]
         ],
     log:
-        log("data", "synthetic"),
+        log("synthetic_data", "synthetic"),
     benchmark:
-        bench("data", "synthetic")
+        bench("synthetic_data", "synthetic")
     threads: config["threads"]["data"]
     resources:
         mem_mb=scaled(3000),
@@ -30,9 +30,9 @@ rule coco_data:
     output:
         files=[f"{config['data_root']}/coco/{n}" for n in layout.raw_files()],
     log:
-        log("data", "coco"),
+        log("coco_data", "coco"),
     benchmark:
-        bench("data", "coco")
+        bench("coco_data", "coco")
     threads: 1
     resources:
         mem_mb=scaled(2000),
