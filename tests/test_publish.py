@@ -2,6 +2,7 @@
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 from project import ROOT
@@ -143,3 +144,53 @@ def test_the_readme_counts_the_trainings_the_workflow_ran():
     said = int(re.search(r"`make reproduce` trains (\d+) runs", (ROOT / "README.md").read_text())[1])
     where = publish.locate(ROOT)["workflow"]
     assert f": {said} trainings," in block_body(where.read_text(), "workflow")
+
+
+def unquoted(block: str, summary: str) -> list[str]:
+    """The table rows and bullets of a results block that are not, verbatim, lines of ``summary``."""
+    lines = set(summary.splitlines())
+    return [line for line in block.splitlines() if line.startswith(("|", "* ")) and line not in lines]
+
+
+def test_the_results_blocks_quote_the_summary_verbatim_and_a_planted_figure_is_caught(smoke):
+    """bench/results_tables.py on the smoke run's summary.md: every row and bullet it prints is one of the
+    summary's lines; a figure changed by hand is not."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results_tables
+
+    summary = (smoke.work / "smoke/results/synthetic/smoke/summary.md").read_text()
+    for headline in (False, True):
+        block = results_tables.quote(summary, headline)
+        assert block.count("\n") > 3 and unquoted(block, summary) == []
+    table = results_tables.quote(summary)
+    row = next(line for line in table.splitlines() if line.startswith("| rnn |"))
+    planted = table.replace(row, re.sub(r"0\.\d{3}", "0.999", row, count=1))
+    assert unquoted(planted, summary) == [re.sub(r"0\.\d{3}", "0.999", row, count=1)]
+
+
+def sweep_names(sweep_file: Path) -> set[str]:
+    from captioning.pipeline.config import load_yaml
+    from captioning.pipeline.experiment import Sweep
+
+    sweep = Sweep.from_dict(load_yaml(sweep_file), str(sweep_file))
+    return set(sweep.experiments) | {e.group for e in sweep.experiments.values()}
+
+
+def drift(block: str, names: set[str]) -> list[str]:
+    """Experiment names a results block quotes (its tables' first two columns, the headline's `names`)
+    that the default sweep does not have."""
+    quoted = set(re.findall(r"`([\w.-]+)`", block))
+    for line in block.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            quoted |= {c.strip().strip("*★ ").strip() for c in line.strip("|").split("|")[:2]}
+    headers = {"group", "experiment", "against", "started from", "human agreement", "(leave-one-out)", ""}
+    return sorted(q for q in quoted - headers - names if not q.startswith(("http", "results/")))
+
+
+def test_the_published_results_name_only_experiments_the_default_sweep_trains():
+    names = sweep_names(ROOT / "config/sweep.yaml")
+    where = publish.locate(ROOT)
+    for name in ("results", "results-headline"):
+        body = block_body(where[name].read_text(), name)
+        assert drift(body, names) == [], where[name].name
+    assert drift("* Best by val: `lstm_wide` ...", names) == ["lstm_wide"]  # a planted name is caught

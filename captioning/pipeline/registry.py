@@ -1,4 +1,5 @@
-"""The register step: seed aggregates on each experiment's parent run, and the model registry's aliases.
+"""The register step: seed aggregates on each experiment's parent run, each run's figures, and the model
+registry's aliases.
 
 * Each experiment's parent run gets the test scores over its seeds (mean, std over
   seeds, 95% interval over test images) and its val selection score.
@@ -78,8 +79,9 @@ def register_version(client, name: str, record: RunRecord, model_uri: str, alias
     return str(version.version)
 
 
-def register_sweep(summary_csv, runs_csv, run_files, score_files, tracking: dict, out_json) -> str:
-    """Aggregates to the parent runs, ``best`` per experiment and the sweep's ``champion``; a record in ``out_json``.
+def register_sweep(summary_csv, runs_csv, run_files, score_files, figure_files, tracking: dict, out_json) -> str:
+    """Aggregates to the parent runs, each run's figures, ``best`` per experiment and the sweep's ``champion``;
+    a record in ``out_json``. ``figure_files``: each run's (loss.png, grid.png), in ``run_files``' order.
 
     Only runs on the tracking server in force are registered there (a run trained on another
     server stays where it is, and the record says so).
@@ -88,9 +90,12 @@ def register_sweep(summary_csv, runs_csv, run_files, score_files, tracking: dict
     client = client_for(where.uri)
     table, runs = pd.read_csv(summary_csv), pd.read_csv(runs_csv)
     records = {}
-    for run_file in run_files:
+    for run_file, (loss_png, grid_png) in zip(run_files, figure_files, strict=True):
         record = RunRecord.read(run_file)  # where the run lives
         records[(record.experiment, record.seed)] = record
+        if record.tracking_uri == where.uri:  # its figures, drawn by the figures step
+            client.log_artifact(record.run_id, str(loss_png))
+            client.log_artifact(record.run_id, str(grid_png), "samples")
     models = {}
     for score_file in score_files:
         scores = Scores.read(score_file)  # the model its scoring logged

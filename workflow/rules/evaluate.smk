@@ -37,7 +37,6 @@ rule figures:
     input:
         history=run_path("history.json"),
         samples=run_path("samples.json"),
-        run=run_path("run.json"),
         images=TEST_IMAGES,
         code=code("captioning.pipeline.figures"),
     output:

@@ -61,6 +61,8 @@ rule register:
         runs_csv=rules.collect.output.runs_csv,
         runs=all_runs("run.json"),
         scores=all_runs("scores.json"),
+        loss_plots=all_runs("loss.png"),
+        grids=all_runs("grid.png"),
         code=code("captioning.pipeline.registry"),
     output:
         f"{RESULTS}/registry.json",

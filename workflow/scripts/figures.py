@@ -9,7 +9,6 @@ run_step(
     threads=snakemake.threads,
     history_json=i.history,
     samples_json=i.samples,
-    run_json=i.run,
     loss_png=o.loss,
     grid_png=o.grid,
     images_h5=i.images[0] if i.images else None,

@@ -11,6 +11,7 @@ run_step(
     runs_csv=i.runs_csv,
     run_files=i.runs,
     score_files=i.scores,
+    figure_files=list(zip(i.loss_plots, i.grids, strict=True)),
     tracking=snakemake.config["mlflow"],
     out_json=snakemake.output[0],
 )
