@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
-# Two pytest-xdist workers; the tests that share SLURM and PostgreSQL (group "services") run on one.
-PYTEST := $(BIN)/python -m pytest -n 2 --dist loadgroup
+# Three pytest-xdist workers on 2 cores: the worker running the tests that share SLURM and PostgreSQL
+# (group "services") mostly waits on them, and the third keeps both cores busy meanwhile.
+PYTEST := $(BIN)/python -m pytest -n 3 --dist loadgroup
 
 # Everything, lint and format included (tests/test_hygiene.py); the cluster tests
 # need root and Debian's SLURM and PostgreSQL (.ci/run installs them) or they skip.

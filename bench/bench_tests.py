@@ -4,10 +4,10 @@
 
 Runs `make test-fast`'s selection (the tests not marked ``slow``), or with
 ``--all`` the whole suite, in this checkout, exactly as the Makefile runs it
-(``pytest -n 2 --dist loadgroup``), and prints from pytest's JUnit report the
+(``pytest -n 3 --dist loadgroup``), and prints from pytest's JUnit report the
 counts and the wall time, the 15 slowest tests and the time per test file. A
 test's time is its setup, call and teardown; a fixture shared by several tests
-(the session's smoke run, SLURM) counts for the test that started it. Two
+(the session's smoke run, SLURM) counts for the test that started it. Three
 workers run at once, so the per-test times add up to more than the wall time.
 A failed test fails the benchmark: a figure is only published for a green
 suite. Set ``CI=true``, as CI does when it runs ``.ci/run``, so that a test
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from captioning.provenance import describe, numerics  # noqa: E402
 
-PYTEST = ["-n", "2", "--dist", "loadgroup"]  # the Makefile's PYTEST
+PYTEST = ["-n", "3", "--dist", "loadgroup"]  # the Makefile's PYTEST
 SLOWEST = 15
 
 
