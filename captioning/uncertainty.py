@@ -15,7 +15,9 @@ before they are averaged, which removes the bootstrap's shrinking of a variance
 estimated from few seeds.
 
 With one seed only the images vary: the interval then holds test-image noise
-alone (:data:`MIN_SEEDS` says how many seeds a claim needs).  Intervals are
+alone (:data:`MIN_SEEDS` says how many seeds a claim needs).  :func:`power` says what a
+comparison could have detected: its minimum detectable effect, and the seeds a side a
+given difference needs.  Intervals are
 percentile intervals, so a difference's interval excludes 0 exactly when its
 two-sided p-value is below 1 - confidence; every call with the same seed and
 shapes draws the same resamples.
@@ -24,6 +26,7 @@ shapes draws the same resamples.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -33,6 +36,9 @@ from .ngrams import BLEU_STATS, bleu_from_sums
 N_RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_SEEDS = 3  # fewer seeds than this on either side: training noise is not measured, no claim is made
+POWER = 0.8  # the power at which a comparison's minimum detectable effect is quoted
+# how many standard errors a true difference must span to be detected at 1 - CONFIDENCE with POWER
+DETECTABLE_SE = NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2) + NormalDist().inv_cdf(POWER)
 _BATCH = 100  # resamples held in memory at once: B x M image counts and S x B x N_STATS sums
 
 
@@ -137,6 +143,15 @@ def score_interval(
     return Estimate(_estimate(x), low, high)
 
 
+def _pair(a: np.ndarray, b: np.ndarray, paired_seeds: bool, name: str) -> tuple[np.ndarray, np.ndarray]:
+    xa, xb = _checked(a, f"{name}: a"), _checked(b, f"{name}: b")
+    if xa.shape[1] != xb.shape[1]:
+        raise ValueError(f"{name}: a and b must score the same images, got {xa.shape[1]} and {xb.shape[1]} images")
+    if paired_seeds and xa.shape[0] != xb.shape[0]:
+        raise ValueError(f"{name}: paired seeds need as many seeds on each side, got {len(xa)} and {len(xb)}")
+    return xa, xb
+
+
 def paired_difference(
     a: np.ndarray, b: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES, paired_seeds: bool = False
 ) -> Estimate:
@@ -147,15 +162,7 @@ def paired_difference(
     seed k of ``a`` continues seed k of ``b`` (a fine-tuning and its start), so both draw the
     same seeds too.
     """
-    xa, xb = _checked(a, "paired_difference: a"), _checked(b, "paired_difference: b")
-    if xa.shape[1] != xb.shape[1]:
-        raise ValueError(
-            f"paired_difference: a and b must score the same images, got {xa.shape[1]} and {xb.shape[1]} images"
-        )
-    if paired_seeds and xa.shape[0] != xb.shape[0]:
-        raise ValueError(
-            f"paired_difference: paired seeds need as many seeds on each side, got {len(xa)} and {len(xb)}"
-        )
+    xa, xb = _pair(a, b, paired_seeds, "paired_difference")
     dist = _distribution([xa, xb], lambda s, t: s - t, seed, n_resamples, paired_seeds=paired_seeds)
     below, above = (dist <= 0).sum(axis=1), (dist >= 0).sum(axis=1)
     p = np.minimum(1.0, 2 * (np.minimum(below, above) + 1) / (dist.shape[1] + 1))
@@ -165,6 +172,72 @@ def paired_difference(
 
 def seed_spread(system: np.ndarray) -> np.ndarray:
     """(5,) the standard deviation over seeds of each seed's corpus scores (NaN with one seed)."""
-    x = _checked(system, "seed_spread")
-    per_seed = _seed_scores(x, np.ones((1, x.shape[1])))[:, :, 0]  # (5, S)
-    return per_seed.std(axis=1, ddof=1) if x.shape[0] > 1 else np.full(len(METRIC_NAMES), np.nan)
+    return np.sqrt(_seed_variance(_per_seed(_checked(system, "seed_spread"))))
+
+
+def _per_seed(system: np.ndarray) -> np.ndarray:
+    """(5, S) each seed's corpus scores on all of the system's images."""
+    return _seed_scores(system, np.ones((1, system.shape[1])))[:, :, 0]
+
+
+def _seed_variance(scores: np.ndarray) -> np.ndarray:
+    """(5,) the variance over seeds (ddof 1) of (5, S) per-seed scores; NaN with one seed."""
+    return scores.var(axis=1, ddof=1) if scores.shape[1] > 1 else np.full(len(scores), np.nan)
+
+
+@dataclass(frozen=True)
+class Power:
+    """What a comparison of two systems can detect, per metric (METRIC_NAMES order).
+
+    The variance of a difference of means over seeds, on M shared test images, is
+    ``image + seed_a / S_a + seed_b / S_b``: the test images' part (seeds fixed) and
+    each side's seed-to-seed variance over its S seeds.  For paired seeds (a fine-tuning
+    and its start) the seed part is the variance of the per-seed differences over S.
+    A true difference is detected at the 5% level with 80% power once it spans
+    :data:`DETECTABLE_SE` (2.80) standard errors.  With one seed on a side the seed
+    variance is unmeasured and so is everything here (NaN).
+    """
+
+    image: np.ndarray  # (5,) variance of the difference from the test images, seeds fixed
+    seed_sum: np.ndarray  # (5,) the seed variances of both sides added (one seed a side's worth)
+    seeds_now: np.ndarray  # (5,) the seeds' part of the difference's variance at the seed counts compared
+
+    @property
+    def mde(self) -> np.ndarray:
+        """(5,) the minimum detectable effect: the smallest true |difference| these seeds and images detect."""
+        return DETECTABLE_SE * np.sqrt(self.image + self.seeds_now)
+
+    def seeds_needed(self, delta) -> np.ndarray:
+        """(5,) seeds a side (at least MIN_SEEDS) that detect a true |difference| of ``delta`` (a scalar or (5,))
+        with 80% power; inf where the test images' variance alone hides it, NaN where seed noise is unmeasured."""
+        room = (np.asarray(delta, dtype=np.float64) / DETECTABLE_SE) ** 2 - self.image
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n = np.where(room > 0, np.ceil(self.seed_sum / np.where(room > 0, room, 1.0)), np.inf)
+        return np.where(np.isnan(self.seed_sum), np.nan, np.maximum(n, MIN_SEEDS))
+
+    def as_dict(self, prefix: str, delta) -> dict:
+        """{<prefix><metric>_mde: ..., <prefix><metric>_seeds_needed: ...} with plain floats (``delta`` as in
+        :meth:`seeds_needed`)."""
+        need = self.seeds_needed(delta)
+        out = {}
+        for k, m in enumerate(METRIC_NAMES):
+            out[f"{prefix}{m}_mde"] = float(self.mde[k])
+            out[f"{prefix}{m}_seeds_needed"] = float(need[k])
+        return out
+
+
+def power(
+    a: np.ndarray, b: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES, paired_seeds: bool = False
+) -> Power:
+    """The power of comparing ``a`` with ``b`` as :func:`paired_difference` does (same arguments): the test
+    images' variance of the difference from a bootstrap over images with the seeds fixed, the seeds' from
+    the spread of each side's per-seed scores."""
+    xa, xb = _pair(a, b, paired_seeds, "power")
+    image = _distribution([xa, xb], lambda s, t: s - t, seed, n_resamples, seeds=False).var(axis=1, ddof=1)
+    if paired_seeds:
+        seed_sum = _seed_variance(_per_seed(xa) - _per_seed(xb))
+        now = seed_sum / len(xa)
+    else:
+        var_a, var_b = _seed_variance(_per_seed(xa)), _seed_variance(_per_seed(xb))
+        seed_sum, now = var_a + var_b, var_a / len(xa) + var_b / len(xb)
+    return Power(image, seed_sum, now)

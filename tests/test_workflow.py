@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from project import ROOT, clean_env, copy_project, snakemake
 
 from captioning.evaluation import RANDOM_REFERENCE_BLEU
-from captioning.pipeline.records import GridChoice, History
+from captioning.pipeline.records import GridChoice, History, ImageScores
 from captioning.provenance import describe
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -93,6 +93,37 @@ def test_smoke_run_writes_the_test_summary_with_intervals(smoke):
     assert (human["split"], human["n_images"]) == ("test", 60)
     assert (work / "smoke/results/synthetic/smoke/gradcheck.tsv").read_text().count("\tok") == 10
     print(f"smoke workflow took {seconds:.0f} s")
+
+
+def test_each_comparison_says_what_it_could_detect(smoke):
+    """The self-critical comparison (2 seeds, paired) carries its minimum detectable effect, equal to a plain
+    NumPy estimate from the runs' per-image CIDEr-D (the seeds' differences, and the test images' variance of a
+    mean); a comparison with one seed on a side has none; both reach summary.md and the MLflow parent run."""
+    work = smoke.work
+    results, runs = work / "smoke/results/synthetic/smoke", work / "smoke/runs/synthetic/smoke"
+    row = {r["experiment"]: r for r in csv.DictReader((results / "summary.csv").open())}["lstm_scst"]
+
+    def cider(exp: str, seed: int) -> np.ndarray:  # each test image's CIDEr-D, greedy captions
+        record = ImageScores.read(runs / f"{exp}/seed{seed}/image_scores.npz")
+        return record.stats["greedy"][:, record.columns.index("CIDEr-D")]
+
+    a, b = np.stack([cider("lstm_scst", s) for s in (0, 1)]), np.stack([cider("lstm", s) for s in (0, 1)])
+    per_seed = a.mean(axis=1) - b.mean(axis=1)
+    per_image = (a - b).mean(axis=0)
+    mde = 2.8016 * np.sqrt(per_image.var() / per_image.size + per_seed.var(ddof=1) / 2)
+    assert float(row["vs_init_CIDEr-D_mde"]) == pytest.approx(mde, rel=0.08)  # a bootstrap of 1,000 resamples
+    need = float(row["vs_init_CIDEr-D_seeds_needed"])
+    assert need == float("inf") or need >= 3
+    md = (results / "summary.md").read_text()
+    tuned = md.split("## Self-critical fine-tuning")[1].split("## Caption health")[0]
+    assert "| CIDEr-D: detectable Δ | CIDEr-D: seeds a side for the Δ seen |" in tuned
+    assert f" | {float(row['vs_init_CIDEr-D_mde']):.3f} | " in tuned
+    blind = md.split("## Paired comparisons")[1].split("## Headline")[0]
+    assert re.search(r"\| lstm \| lstm_blind \| 2 † vs 1 † \| .* \| – \| – \|", blind)  # one seed: unmeasured
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
+    parent = client.get_run(json.loads((runs / "lstm_scst/seed0/run.json").read_text())["parent_run_id"])
+    assert parent.data.metrics["vs_init_CIDEr-D_mde"] == pytest.approx(float(row["vs_init_CIDEr-D_mde"]), rel=1e-5)
+    assert parent.data.tags["captioning.vs_init"] == "lstm"
 
 
 def test_smoke_run_writes_non_empty_pngs(smoke):

@@ -57,6 +57,7 @@ def collect(
     images_file=None,
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
+    detect: dict | None = None,
 ) -> str:
     """Tables and plots over all runs; per experiment, its first seed's loss curve and caption grid.
 
@@ -65,7 +66,8 @@ def collect(
     seed's PNGs are copied rather than drawn again. Runs are compared by their val
     ``select_metric`` (:func:`~captioning.pipeline.selection.val_score`). ``images_file``
     (the test split's stored pixels; None for COCO) shows each self-critical
-    experiment's test images before and after fine-tuning.
+    experiment's test images before and after fine-tuning. ``detect`` ({metric: difference}) sets
+    the difference whose seeds needed each comparison reports, by default the one it observed.
     """
     out = Path(out_dir)
     histories = [History.read(p) for p in history_files]
@@ -73,13 +75,14 @@ def collect(
     agreement = HumanAgreement.read(human_file)
     human = {"n_images": agreement.n_images, **agreement.scores}
     selection = Selection.by_val(runs)
-    table = experiment_table(runs, image_statistics(runs, image_score_files), selection, n_resamples, seed)
+    table = experiment_table(runs, image_statistics(runs, image_score_files), selection, n_resamples, seed, detect)
     with atomic_path(out / "runs.csv") as tmp:
         runs.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out / "summary.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     replaced = replaced_section([RunRecord.read(p) for p in run_files])
-    summary = markdown(table, selection, human, n_resamples) + "\n" + replaced + numerics_section(runs) + "\n"
+    report = markdown(table, selection, human, n_resamples, detect or {})
+    summary = report + "\n" + replaced + numerics_section(runs) + "\n"
     write_text(out / "summary.md", summary)
 
     first_seed = runs.groupby("experiment")["seed"].min().to_dict()

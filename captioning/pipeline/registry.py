@@ -2,7 +2,8 @@
 registry's aliases.
 
 * Each experiment's parent run gets the test scores over its seeds (mean, std over
-  seeds, 95% interval over test images) and its val selection score.
+  seeds, 95% interval over the seeds and test images), its val selection score, and
+  its paired comparisons with their power (tagged with the experiment each compares with).
 * Each experiment's best seed by val is a version of the registered model
   ``<mlflow experiment>-<experiment>`` with the alias ``best``; the sweep's best
   experiment by val is a version of ``<mlflow experiment>`` with the alias
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pandas as pd
 
 from ..atomic import write_text
@@ -22,13 +24,18 @@ from ..metrics import METRIC_NAMES
 from .mlflow_compat import has_error_code, tracking_uri
 from .records import DECODERS, RunRecord, Scores
 from .selection import Selection
+from .tables import COMPARED
 from .tracking import Tracking, client_for
 
 BEST, CHAMPION = "best", "champion"
+COMPARISONS = ("best", "blind", "init")  # summary.csv's vs_<name>_ columns: the comparisons a row may have
+COMPARISON_STATS = ("", "_lo", "_hi", "_p", "_mde", "_seeds_needed")
 
 
 def aggregates(row: pd.Series) -> dict:
-    """A summary.csv row as parent-run metrics: test_<decoder>_<metric>[_std|_lo|_hi], val_<metric>, seeds."""
+    """A summary.csv row as parent-run metrics: test_<decoder>_<metric>[_std|_lo|_hi], val_<metric>, seeds, and
+    its comparisons vs_<best|blind|init>_<metric>[_lo|_hi|_p|_mde|_seeds_needed] (finite values only: an
+    unreachable seed count, ∞, is left out)."""
     out = {f"val_{row['select_metric']}": row["val_select"], "seeds": row["seeds"]}
     for d in DECODERS:
         for m in METRIC_NAMES:
@@ -36,7 +43,19 @@ def aggregates(row: pd.Series) -> dict:
                 key = f"{d}_{m}{suffix}"
                 if key in row and not pd.isna(row[key]):
                     out[f"test_{key}"] = float(row[key])
+    for name in COMPARISONS:
+        for m in COMPARED:
+            for suffix in COMPARISON_STATS:
+                key = f"vs_{name}_{m}{suffix}"
+                if key in row and np.isfinite(row[key]):
+                    out[key] = float(row[key])
     return out
+
+
+def comparison_tags(row: pd.Series) -> dict:
+    """{captioning.vs_<name>: the experiment a parent run's vs_<name>_ metrics compare it with}."""
+    against = {"best": row.get("vs_best"), "blind": row.get("vs_blind"), "init": row.get("init_from")}
+    return {f"captioning.vs_{k}": v for k, v in against.items() if isinstance(v, str) and v}
 
 
 def _log_changed(client, run_id: str, metrics: dict, step: int) -> None:
@@ -110,6 +129,10 @@ def register_sweep(summary_csv, runs_csv, run_files, score_files, figure_files, 
         out["elsewhere"] += [f"{exp} seed {s}" for s in sorted(elsewhere)]
         for parent in {r.parent_run_id for s, r in mine.items() if s not in elsewhere}:
             _log_changed(client, parent, aggregates(row), step=0)  # single values, not a curve over seeds
+            tags = client.get_run(parent).data.tags
+            for key, value in comparison_tags(row).items():
+                if tags.get(key) != value:
+                    client.set_tag(parent, key, value)
             child = client.get_run(next(r.run_id for s, r in mine.items() if s not in elsewhere))
             client.log_inputs(parent, datasets=child.inputs.dataset_inputs)  # the data its seeds used
         seed = int(seeds.loc[seeds["val_select"].idxmax(), "seed"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 
 from ..metrics import METRIC_NAMES
-from ..uncertainty import MIN_SEEDS
+from ..uncertainty import MIN_SEEDS, POWER
 from .records import DECODERS, RunRecord
 from .selection import Selection
 from .tables import COMPARED, HEADLINE_DECODER
@@ -40,6 +42,45 @@ def _p(p, n_resamples: int) -> str:
     return f"≤ {limit:.3f}" if p <= limit * (1 + 1e-9) else f"{p:.3f}"
 
 
+def _needed(n) -> str:
+    """Seeds a side: '–' when seed noise is unmeasured, '∞' when the test images alone hide the difference."""
+    if n is None or pd.isna(n):
+        return "–"
+    return "∞" if n == float("inf") else str(int(n))
+
+
+def _mde(value) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.3f}"
+
+
+def power_cells(row, prefix: str, metrics, n_resamples: int) -> list[str]:
+    """Per metric: the difference [95% CI], p, the minimum detectable effect and the seeds a side needed."""
+    return [
+        x
+        for m in metrics
+        for x in (
+            interval(row, f"{prefix}{m}", True),
+            _p(row[f"{prefix}{m}_p"], n_resamples),
+            _mde(row.get(f"{prefix}{m}_mde")),
+            _needed(row.get(f"{prefix}{m}_seeds_needed")),
+        )
+    ]
+
+
+def power_head(metrics, detect: dict) -> list[str]:
+    """The header cells of :func:`power_cells` (``metrics`` in the order the cells come)."""
+    return [
+        x
+        for m in metrics
+        for x in (
+            f"Δ {m} [95% CI]",
+            "p",
+            f"{m}: detectable Δ",
+            f"{m}: seeds a side for Δ {detect[m]:g}" if m in detect else f"{m}: seeds a side for the Δ seen",
+        )
+    ]
+
+
 def replaced_section(records: list[RunRecord]) -> str:
     """Which run replaced which, when an edit retrained runs of the sweep (empty when none did)."""
     replaced = sorted((r for r in records if r.replaces), key=lambda r: (r.experiment, r.seed))
@@ -68,7 +109,7 @@ def numerics_section(runs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples: int) -> str:
+def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples: int, detect: dict) -> str:
     n_images = human["n_images"]
     select = table["select_metric"].iloc[0]
     rows = table.set_index("experiment")
@@ -87,18 +128,13 @@ def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples
     human_row = ["human agreement", "(leave-one-out)", "–", "–", "–", "–"]
     scores.append(human_row + [f"{human[m]:.3f}" for m in (*METRIC_NAMES[:3], *COMPARED * 2)])
     lines = md_table(head, scores)
-    comp_head = ["experiment", "against", "seeds"] + [x for m in COMPARED for x in (f"Δ {m} [95% CI]", "p")]
+    comp_head = ["experiment", "against", "seeds", *power_head(COMPARED, detect)]
     comparisons = []
     for exp, r in rows.iterrows():
         for name in ("best", "blind"):
             if isinstance(r.get(f"vs_{name}"), str):
                 cells = [exp, r[f"vs_{name}"], f"{_seeds(r['seeds'])} vs {_seeds(r[f'vs_{name}_seeds'])}"]
-                cells += [
-                    x
-                    for m in COMPARED
-                    for x in (interval(r, f"vs_{name}_{m}", True), _p(r[f"vs_{name}_{m}_p"], n_resamples))
-                ]
-                comparisons.append(cells)
+                comparisons.append(cells + power_cells(r, f"vs_{name}_", COMPARED, n_resamples))
     comp = md_table(comp_head, comparisons)
     text = (
         f"# Results on the test split\n\n"
@@ -109,17 +145,22 @@ def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples
         + "\n".join(lines)
         + "\n\n"
         + noise_table(rows)
-        + scst_table(rows, n_resamples)
+        + scst_table(rows, n_resamples, detect)
         + health_table(rows)
         + f"\n\n## Paired comparisons\n\n{HEADLINE_DECODER.capitalize()} captions; each side's seeds are "
         f"resampled on its own, the test images together; p is two-sided, for no difference. A comparison "
-        f"with fewer than {MIN_SEEDS} seeds on a side leaves training noise out and supports no claim.\n\n"
+        f"with fewer than {MIN_SEEDS} seeds on a side leaves training noise out and supports no claim. {POWER_NOTE}\n\n"
         + "\n".join(comp)
         + "\n"
     )
-    return text + "\n## Headline\n\n" + headline(rows, selection, human, n_resamples) + "\n"
+    return text + "\n## Headline\n\n" + headline(rows, selection, human, n_resamples, detect) + "\n"
 
 
+POWER_NOTE = (
+    f"Detectable Δ: the smallest true difference these seeds and test images detect at the 5% level with "
+    f"{POWER:.0%} power; seeds a side: how many would detect the Δ named at the top of the column (at least "
+    f"{MIN_SEEDS}; ∞: the test images' noise alone hides it; –: one seed on a side, seed noise unmeasured)."
+)
 FEW_SEEDS = f"† fewer than {MIN_SEEDS} seeds: with 1 seed the interval holds test-image noise only."
 
 
@@ -151,28 +192,25 @@ def noise_table(rows: pd.DataFrame) -> str:
     return "\n".join(out + md_table(head, cells))
 
 
-def scst_table(rows: pd.DataFrame, n_resamples: int) -> str:
+def scst_table(rows: pd.DataFrame, n_resamples: int, detect: dict) -> str:
     """Each self-critical experiment against the experiment it started from (empty when there is none)."""
     tuned = rows[rows["init_from"].astype(bool)]
     if tuned.empty:
         return ""
     d = HEADLINE_DECODER
-    head = ["experiment", "started from", "seeds"] + [x for m in COMPARED[::-1] for x in (f"Δ {m} [95% CI]", "p")]
+    head = ["experiment", "started from", "seeds", *power_head(COMPARED[::-1], detect)]
     out = [
         "",
         "",
         "## Self-critical fine-tuning",
         "",
         f"{d.capitalize()} captions on test: each fine-tuned seed minus the seed it started from, seeds drawn "
-        "together and the same test images for both.",
+        "together and the same test images for both; detectable Δ and seeds a side as under Paired comparisons.",
         "",
     ]
     cells = []
     for exp, r in tuned.iterrows():
-        row = [exp, r["init_from"], _seeds(r["seeds"])]
-        row += [
-            x for m in COMPARED[::-1] for x in (interval(r, f"vs_init_{m}", True), _p(r[f"vs_init_{m}_p"], n_resamples))
-        ]
+        row = [exp, r["init_from"], _seeds(r["seeds"]), *power_cells(r, "vs_init_", COMPARED[::-1], n_resamples)]
         cells.append([*row, _verdict(r["vs_init_CIDEr-D_p"], (int(r["seeds"]), int(r["seeds"])))])
     return "\n".join(out + md_table([*head, "verdict"], cells))
 
@@ -196,9 +234,31 @@ def _verdict(p: float, seeds: tuple[int, int]) -> str:
     return "a difference at the 5% level" if p < 0.05 else "no significant difference"
 
 
-def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples: int) -> str:
+def power_words(row, prefix: str, metrics, detect: dict, n_images: int) -> str:
+    """'; these seeds detect |Δ BLEU-4| ≥ ... with 80% power; resolving ... would take about N seeds a side'
+    for a comparison judged on ``metrics[0]`` (empty when seed noise is unmeasured)."""
+    mde = {m: row.get(f"{prefix}{m}_mde") for m in metrics}
+    if any(v is None or pd.isna(v) for v in mde.values()):
+        return ""
+    m = metrics[0]
+    words = "; these seeds detect " + " and ".join(f"|Δ {k}| ≥ {v:.3f}" for k, v in mde.items())
+    words += f" with {POWER:.0%} power"
+    if m in detect:
+        what = f"Δ {m} = {detect[m]:g} (evaluation.detect)"
+    elif row[f"{prefix}{m}_p"] >= 0.05:
+        what = f"the observed Δ {m} of {abs(row[f'{prefix}{m}']):.3f}"
+    else:
+        return words
+    need = row[f"{prefix}{m}_seeds_needed"]
+    if need == float("inf"):
+        return words + f"; {what} is below what {n_images} test images resolve at any number of seeds"
+    return words + f"; resolving {what} would take about {int(need)} seeds a side"
+
+
+def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples: int, detect: dict) -> str:
     """The best experiment by val, on test, against the best of every other cell type and the blind baseline."""
     best, champion = rows.loc[selection.best], rows.loc[selection.champion]
+    power = partial(power_words, detect=detect, n_images=human["n_images"])
     d = HEADLINE_DECODER
     out = [
         f"* Best by val: `{selection.champion}` ({champion['cell_type']}), test {d} BLEU-4 "
@@ -224,7 +284,8 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
             f"{cell.upper()} by val), {seeds[0]} vs {seeds[1]} seeds: "
             f"Δ BLEU-4 {interval(r, 'vs_best_BLEU-4', True, True)} "
             f"(p {_p(r['vs_best_BLEU-4_p'], n_resamples)}), Δ CIDEr-D {interval(r, 'vs_best_CIDEr-D', True, True)} "
-            f"(p {_p(r['vs_best_CIDEr-D_p'], n_resamples)}): {_verdict(r['vs_best_BLEU-4_p'], seeds)}."
+            f"(p {_p(r['vs_best_CIDEr-D_p'], n_resamples)}): {_verdict(r['vs_best_BLEU-4_p'], seeds)}"
+            f"{power(r, 'vs_best_', COMPARED)}."
         )
     for exp, r in rows[rows["init_from"].astype(bool)].iterrows():
         seeds = (int(r["seeds"]), int(r["seeds"]))
@@ -232,7 +293,7 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
             f"* Self-critical: `{exp}` minus `{r['init_from']}`, seed for seed ({seeds[0]}): Δ CIDEr-D "
             f"{interval(r, 'vs_init_CIDEr-D', True)} (p {_p(r['vs_init_CIDEr-D_p'], n_resamples)}), Δ BLEU-4 "
             f"{interval(r, 'vs_init_BLEU-4', True)} (p {_p(r['vs_init_BLEU-4_p'], n_resamples)}): "
-            f"{_verdict(r['vs_init_CIDEr-D_p'], seeds)}."
+            f"{_verdict(r['vs_init_CIDEr-D_p'], seeds)}{power(r, 'vs_init_', COMPARED[::-1])}."
         )
     if selection.blind is not None:
         seeds = (int(best["seeds"]), int(best["vs_blind_seeds"]))
@@ -240,6 +301,6 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
             f"* Images: `{selection.best}` minus the image-blind `{selection.blind}`, {seeds[0]} vs {seeds[1]} seeds: "
             f"Δ BLEU-4 {interval(best, 'vs_blind_BLEU-4', True)} (p {_p(best['vs_blind_BLEU-4_p'], n_resamples)}), "
             f"Δ CIDEr-D {interval(best, 'vs_blind_CIDEr-D', True)} (p {_p(best['vs_blind_CIDEr-D_p'], n_resamples)}): "
-            f"{_verdict(best['vs_blind_BLEU-4_p'], seeds)}."
+            f"{_verdict(best['vs_blind_BLEU-4_p'], seeds)}{power(best, 'vs_blind_', COMPARED)}."
         )
     return "\n".join(out)

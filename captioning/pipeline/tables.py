@@ -13,7 +13,7 @@ from ..errors import CaptioningError
 from ..evaluation import RANDOM_REFERENCE_BLEU
 from ..metrics import METRIC_NAMES, STAT_COLUMNS
 from ..provenance import describe
-from ..uncertainty import paired_difference, score_interval
+from ..uncertainty import Estimate, Power, paired_difference, power, score_interval
 from .records import DECODERS, History, ImageScores, Scores
 from .selection import Selection, val_score
 
@@ -79,10 +79,22 @@ def image_statistics(runs: pd.DataFrame, image_score_files) -> dict[str, dict[st
     return out
 
 
-def experiment_table(runs: pd.DataFrame, stats: dict, selection: Selection, n_resamples: int, seed: int):
+def compared(prefix: str, difference: Estimate, detectable: Power, detect: dict) -> dict:
+    """A comparison's columns for the COMPARED metrics: the difference, its interval and p, the minimum
+    detectable effect and the seeds a side that detect ``detect[metric]`` (default: the observed |difference|)."""
+    delta = [detect.get(m) or abs(v) for m, v in zip(METRIC_NAMES, difference.value, strict=True)]
+    out = {**difference.as_dict(prefix), **detectable.as_dict(prefix, delta)}
+    return {k: v for k, v in out.items() if k.removeprefix(prefix).split("_")[0] in COMPARED}
+
+
+def experiment_table(
+    runs: pd.DataFrame, stats: dict, selection: Selection, n_resamples: int, seed: int, detect: dict | None = None
+):
     """One row per experiment: test scores (mean over seeds, std over seeds, 95% interval over seeds and test
     images, and the width of the interval over test images alone), and the paired differences to the best
-    experiment and to the image-blind baseline (greedy captions)."""
+    experiment and to the image-blind baseline (greedy captions), each with its power (``detect``: {metric:
+    the difference whose seeds needed are reported}; by default the observed one)."""
+    detect = detect or {}
     rows = []
     for exp, g in runs.groupby("experiment", sort=False):
         first = g.iloc[0]
@@ -108,18 +120,17 @@ def experiment_table(runs: pd.DataFrame, stats: dict, selection: Selection, n_re
             row[f"{HEADLINE_DECODER}_{m}_image_width"] = float(images_only.high[k] - images_only.low[k])
         for name, other in (("best", selection.best), ("blind", selection.blind)):
             if other is not None and other != exp and other != first["init_from"]:  # vs its start: paired, below
-                d = paired_difference(
-                    stats[exp][HEADLINE_DECODER], stats[other][HEADLINE_DECODER], seed, n_resamples
-                ).as_dict(f"vs_{name}_")
+                a, b = stats[exp][HEADLINE_DECODER], stats[other][HEADLINE_DECODER]
                 row[f"vs_{name}"] = other
-                row[f"vs_{name}_seeds"] = len(stats[other][HEADLINE_DECODER])
-                row.update({k: v for k, v in d.items() if k.removeprefix(f"vs_{name}_").split("_")[0] in COMPARED})
+                row[f"vs_{name}_seeds"] = len(b)
+                difference, detectable = paired_difference(a, b, seed, n_resamples), power(a, b, seed, n_resamples)
+                row.update(compared(f"vs_{name}_", difference, detectable, detect))
         if first["init_from"]:  # a fine-tuning against its start, seed s against seed s, on the same images
             start = runs[runs["experiment"] == first["init_from"]]
             at = [int(np.flatnonzero(start["seed"].to_numpy() == s)[0]) for s in g["seed"]]
-            b = stats[first["init_from"]][HEADLINE_DECODER][at]
-            d = paired_difference(stats[exp][HEADLINE_DECODER], b, seed, n_resamples, paired_seeds=True)
-            row.update({k: v for k, v in d.as_dict("vs_init_").items() if k.split("_")[2] in COMPARED})
+            a, b = stats[exp][HEADLINE_DECODER], stats[first["init_from"]][HEADLINE_DECODER][at]
+            difference = paired_difference(a, b, seed, n_resamples, paired_seeds=True)
+            row.update(compared("vs_init_", difference, power(a, b, seed, n_resamples, paired_seeds=True), detect))
         row[RANDOM_REFERENCE_BLEU] = g[RANDOM_REFERENCE_BLEU].mean()
         row["train_seconds"] = g["train_seconds"].mean()
         rows.append(row)

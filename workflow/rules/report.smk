@@ -51,6 +51,7 @@ rule collect:
         select_metric=config["evaluation"]["select_metric"],
         n_resamples=config["evaluation"]["bootstrap_resamples"],
         seed=config["evaluation"]["bootstrap_seed"],
+        detect=config["evaluation"].get("detect") or {},
     script:
         "../scripts/collect.py"
 

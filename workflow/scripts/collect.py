@@ -20,4 +20,5 @@ run_step(
     images_file=i.images[0] if i.images else None,
     n_resamples=p.n_resamples,
     seed=p.seed,
+    detect=p.detect,
 )
