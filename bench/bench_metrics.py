@@ -1,9 +1,10 @@
-"""Benchmark: scoring 40,000 images with 5 references each (BLEU-1..4 and CIDEr-D).
+"""Benchmark: scoring 40,000 images with 5 references each (BLEU-1..4, CIDEr-D and ROUGE-L).
 
     python bench/bench_metrics.py [--images 40000] [--reference-images 2000]
 
-Times ``captioning.ngrams.score_captions`` on the full corpus, and pycocoevalcap's
-Bleu(4) and Cider on a subset (``--reference-images``) in the same run, in a clean
+Times ``captioning.ngrams.score_captions`` and ``captioning.rouge.rouge_l`` (what
+validation computes each epoch) on the full corpus, and pycocoevalcap's Bleu(4),
+Cider and Rouge on a subset (``--reference-images``) in the same run, in a clean
 process that imports nothing of this project (``bench/cocoeval_worker.py``),
 scaled linearly to the full size, so the ratio compares like with like.  Captions come
 from the synthetic data's templates, so n-gram statistics resemble real captions.
@@ -24,6 +25,7 @@ import numpy as np
 
 from captioning.data import scenes
 from captioning.ngrams import score_captions
+from captioning.rouge import rouge_l
 
 
 def corpus(n: int, seed: int = 0):
@@ -50,13 +52,14 @@ def main(argv=None):
     ap.add_argument("--reference-images", type=int, default=2000)
     args = ap.parse_args(argv)
     refs, hyps = corpus(args.images)
-    ours, scores = timed(lambda: score_captions(refs, hyps))
+    ours, scores = timed(lambda: {**score_captions(refs, hyps), "ROUGE-L": rouge_l(refs, hyps)})
     from captioning.provenance import describe, numerics
 
     print(f"machine: {describe(numerics())}\n")
     print(
-        f"captioning.ngrams.score_captions, {args.images} images x 5 refs: median {ours:.2f} s "
-        f"(BLEU-4 {scores['BLEU-4']:.4f}, CIDEr-D {scores['CIDEr-D']:.4f})\n"
+        f"captioning.ngrams.score_captions + captioning.rouge.rouge_l, {args.images} images x 5 refs: median "
+        f"{ours:.2f} s (BLEU-4 {scores['BLEU-4']:.4f}, CIDEr-D {scores['CIDEr-D']:.4f}, "
+        f"ROUGE-L {scores['ROUGE-L']:.4f})\n"
     )
     if importlib.util.find_spec("pycocoevalcap") is None:
         print("pycocoevalcap not installed: no reference timing")
@@ -74,7 +77,7 @@ def main(argv=None):
     ref_t = out["seconds"]
     scaled = ref_t * args.images / n
     print(
-        f"pycocoevalcap Bleu(4) + Cider, {n} images, clean process (modules of this project loaded: "
+        f"pycocoevalcap Bleu(4) + Cider + Rouge, {n} images, clean process (modules of this project loaded: "
         f"{', '.join(out['imported_ours']) or 'none'}): {ref_t:.2f} s -> ~{scaled:.0f} s for {args.images} images\n"
     )
     print(

@@ -1,4 +1,4 @@
-"""pycocoevalcap's Bleu(4) + Cider on a corpus file, timed in a process of its own (run by bench_metrics.py).
+"""pycocoevalcap's Bleu(4) + Cider + Rouge on a corpus file, timed in a process of its own (run by bench_metrics.py).
 
     python bench/cocoeval_worker.py CORPUS.json
 
@@ -11,6 +11,7 @@ import time
 
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.rouge.rouge import Rouge
 
 
 def main() -> None:
@@ -21,9 +22,10 @@ def main() -> None:
     t0 = time.perf_counter()
     bleu, _ = Bleu(4).compute_score(refs, res, verbose=0)
     cider, _ = Cider().compute_score(refs, res)
+    rouge, _ = Rouge().compute_score(refs, res)
     seconds = time.perf_counter() - t0
     ours = sorted(m for m in sys.modules if m.split(".")[0] in ("captioning", "reference"))
-    print(json.dumps({"seconds": seconds, "BLEU-4": bleu[3], "CIDEr-D": cider, "imported_ours": ours}))
+    print(json.dumps({"seconds": seconds, "BLEU-4": bleu[3], "CIDEr-D": cider, "ROUGE-L": rouge, "imported_ours": ours}))
 
 
 if __name__ == "__main__":

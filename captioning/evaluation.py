@@ -1,4 +1,5 @@
-"""Turning a model and a split into scores: references, decoding, BLEU-1..4, CIDEr-D; the notebook's BLEU_score.
+"""Turning a model and a split into scores: references, decoding, BLEU-1..4, CIDEr-D, ROUGE-L; the notebook's
+BLEU_score.
 
 Shapes: n captions, m images, L caption tokens.
 """
@@ -10,6 +11,7 @@ import numpy as np
 from .data.coco import sample_coco_minibatch
 from .data.references import eval_images, split_references
 from .ngrams import score_captions
+from .rouge import ROUGE_L, rouge_l
 from .sampling import DECODE_BATCH, decode
 from .vocab import END, START, UNK, decode_captions
 
@@ -65,7 +67,8 @@ def evaluate(
     """
     images = eval_images(data, split, None) if images is None else np.asarray(images)
     hyps = decode_images(model, data, split, images, features, batch_size, **decode_args)
-    return score_captions(split_references(data, split, images), hyps), hyps
+    refs = split_references(data, split, images)
+    return {**score_captions(refs, hyps), ROUGE_L: rouge_l(refs, hyps)}, hyps
 
 
 def caption_health(hyps: dict, max_length: int) -> dict:

@@ -1,7 +1,8 @@
 """Confidence intervals and paired comparisons of caption scores, by a two-level bootstrap over seeds and images.
 
 A system is one experiment: its seeds' per-image statistics, shape (S, M, N_STATS)
-(S trained seeds, M test images, the columns of :func:`captioning.metrics.image_stats`).
+(S trained seeds, M test images, the columns of :func:`captioning.metrics.image_stats`);
+K is the number of metrics (:data:`captioning.metrics.METRIC_NAMES`).
 Its score is the mean over seeds of each seed's corpus score.
 
 Two kinds of noise move that score: which images are in the test set, and how
@@ -46,10 +47,10 @@ _BATCH = 100  # resamples held in memory at once: B x M image counts and S x B x
 class Estimate:
     """One score per metric (METRIC_NAMES order), its interval and, for a difference, its p-value."""
 
-    value: np.ndarray  # (5,)
-    low: np.ndarray  # (5,)
-    high: np.ndarray  # (5,)
-    p: np.ndarray | None = None  # (5,) two-sided, for H0: difference == 0
+    value: np.ndarray  # (K,)
+    low: np.ndarray  # (K,)
+    high: np.ndarray  # (K,)
+    p: np.ndarray | None = None  # (K,) two-sided, for H0: difference == 0
 
     def as_dict(self, prefix: str = "") -> dict:
         """{<prefix><metric>: value, ..._lo, ..._hi[, ..._p]} with plain floats."""
@@ -73,15 +74,16 @@ def _checked(system: np.ndarray, name: str) -> np.ndarray:
 
 
 def _seed_scores(system: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(S, M, N_STATS) statistics, (B, M) image weights -> (5, S, B): each seed's corpus scores per resample."""
+    """(S, M, N_STATS) statistics, (B, M) image weights -> (K, S, B): each seed's corpus scores per resample
+    (K metrics, :data:`~captioning.metrics.METRIC_NAMES`)."""
     sums = np.einsum("bm,smk->ksb", weights, system)  # (N_STATS, S, B)
     bleu = bleu_from_sums(np.moveaxis(sums[: len(BLEU_STATS)], 0, -1))  # (S, B, 4)
-    cider = sums[len(BLEU_STATS)] / weights.sum(axis=1)  # (S, B): the mean over the drawn images
-    return np.concatenate([np.moveaxis(bleu, -1, 0), cider[None]])
+    means = sums[len(BLEU_STATS) :] / weights.sum(axis=1)  # (CIDEr-D, ROUGE-L; S, B): means over the drawn images
+    return np.concatenate([np.moveaxis(bleu, -1, 0), means])
 
 
 def _seed_mean(scores: np.ndarray, seed_counts: np.ndarray | None) -> np.ndarray:
-    """(5, S, B) per-seed scores -> (5, B) means over each resample's drawn seeds (all seeds when None).
+    """(K, S, B) per-seed scores -> (K, B) means over each resample's drawn seeds (all seeds when None).
 
     Deviations from the seeds' mean are scaled by sqrt(S / (S - 1)): the bootstrap's
     variance over S drawn seeds is otherwise (S - 1) / S of the seeds' sample variance.
@@ -103,7 +105,7 @@ def _counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 def _distribution(
     systems: list[np.ndarray], combine, seed: int, n_resamples: int, seeds: bool = True, paired_seeds: bool = False
 ) -> np.ndarray:
-    """(5, n_resamples) bootstrap distribution of ``combine(*system_scores)``: per resample, each system
+    """(K, n_resamples) bootstrap distribution of ``combine(*system_scores)``: per resample, each system
     draws its own seeds (one draw for all with ``paired_seeds``; none if ``seeds`` is False), then one
     image draw is shared by every system."""
     rng = np.random.default_rng(seed)
@@ -127,14 +129,14 @@ def _interval(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _estimate(system: np.ndarray) -> np.ndarray:
-    """(5,) the mean over seeds of each seed's corpus scores on all images."""
+    """(K,) the mean over seeds of each seed's corpus scores on all images."""
     return _seed_mean(_seed_scores(system, np.ones((1, system.shape[1]))), None)[:, 0]
 
 
 def score_interval(
     system: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES, resample_seeds: bool = True
 ) -> Estimate:
-    """The system's scores (5,) with two-level percentile bootstrap intervals (seeds, then its M images).
+    """The system's scores (K,) with two-level percentile bootstrap intervals (seeds, then its M images).
 
     ``resample_seeds=False`` keeps the trained seeds fixed: an interval of test-image noise alone.
     """
@@ -171,17 +173,17 @@ def paired_difference(
 
 
 def seed_spread(system: np.ndarray) -> np.ndarray:
-    """(5,) the standard deviation over seeds of each seed's corpus scores (NaN with one seed)."""
+    """(K,) the standard deviation over seeds of each seed's corpus scores (NaN with one seed)."""
     return np.sqrt(_seed_variance(_per_seed(_checked(system, "seed_spread"))))
 
 
 def _per_seed(system: np.ndarray) -> np.ndarray:
-    """(5, S) each seed's corpus scores on all of the system's images."""
+    """(K, S) each seed's corpus scores on all of the system's images."""
     return _seed_scores(system, np.ones((1, system.shape[1])))[:, :, 0]
 
 
 def _seed_variance(scores: np.ndarray) -> np.ndarray:
-    """(5,) the variance over seeds (ddof 1) of (5, S) per-seed scores; NaN with one seed."""
+    """(K,) the variance over seeds (ddof 1) of (K, S) per-seed scores; NaN with one seed."""
     return scores.var(axis=1, ddof=1) if scores.shape[1] > 1 else np.full(len(scores), np.nan)
 
 
@@ -198,17 +200,17 @@ class Power:
     variance is unmeasured and so is everything here (NaN).
     """
 
-    image: np.ndarray  # (5,) variance of the difference from the test images, seeds fixed
-    seed_sum: np.ndarray  # (5,) the seed variances of both sides added (one seed a side's worth)
-    seeds_now: np.ndarray  # (5,) the seeds' part of the difference's variance at the seed counts compared
+    image: np.ndarray  # (K,) variance of the difference from the test images, seeds fixed
+    seed_sum: np.ndarray  # (K,) the seed variances of both sides added (one seed a side's worth)
+    seeds_now: np.ndarray  # (K,) the seeds' part of the difference's variance at the seed counts compared
 
     @property
     def mde(self) -> np.ndarray:
-        """(5,) the minimum detectable effect: the smallest true |difference| these seeds and images detect."""
+        """(K,) the minimum detectable effect: the smallest true |difference| these seeds and images detect."""
         return DETECTABLE_SE * np.sqrt(self.image + self.seeds_now)
 
     def seeds_needed(self, delta) -> np.ndarray:
-        """(5,) seeds a side (at least MIN_SEEDS) that detect a true |difference| of ``delta`` (a scalar or (5,))
+        """(K,) seeds a side (at least MIN_SEEDS) that detect a true |difference| of ``delta`` (a scalar or (K,))
         with 80% power; inf where the test images' variance alone hides it, NaN where seed noise is unmeasured."""
         room = (np.asarray(delta, dtype=np.float64) / DETECTABLE_SE) ** 2 - self.image
         with np.errstate(divide="ignore", invalid="ignore"):

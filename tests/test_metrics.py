@@ -1,4 +1,4 @@
-"""BLEU and CIDEr-D against nltk and pycocoevalcap; the notebook's BLEU_score; human agreement."""
+"""BLEU, CIDEr-D and ROUGE-L against nltk and pycocoevalcap; the notebook's BLEU_score; human agreement."""
 
 import numpy as np
 import pytest
@@ -6,11 +6,13 @@ from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
 from nltk.translate.bleu_score import sentence_bleu
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.rouge.rouge import Rouge
 
 from captioning.data import scenes
 from captioning.evaluation import BLEU_score
-from captioning.metrics import human_agreement
+from captioning.metrics import METRIC_NAMES, corpus_scores, human_agreement, image_stats
 from captioning.ngrams import cider_d, corpus_bleu, score_captions
+from captioning.rouge import lcs_lengths, rouge_l, rouge_l_each
 
 
 def corpus(seed, n=150, short=True):
@@ -38,6 +40,28 @@ def test_bleu_and_cider_match_pycocoevalcap(seed):
     assert both["BLEU-4"] == pytest.approx(want_bleu[3], rel=1e-6) and both["CIDEr-D"] == pytest.approx(
         want_cider, rel=1e-6
     )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rouge_l_matches_pycocoevalcap_per_image_and_per_corpus(seed):
+    refs, hyps = corpus(seed)
+    hyps["img5"] = ""  # a caption that ended at once
+    hyps["img6"] = "a a a a a a a a"  # a repeated word matches once per occurrence in the reference
+    score, each = Rouge().compute_score(refs, {k: [v] for k, v in hyps.items()})
+    np.testing.assert_allclose(rouge_l_each(refs, hyps), each, rtol=1e-6, atol=1e-12)
+    assert rouge_l(refs, hyps) == pytest.approx(score, rel=1e-6)
+    assert corpus_scores(image_stats(refs, hyps))["ROUGE-L"] == pytest.approx(score, rel=1e-6)
+
+
+def test_hand_computed_rouge_l():
+    # LCS "the cat on mat": precision 4/4, recall 4/6, F with beta 1.2
+    p, r = 1.0, 4 / 6
+    assert rouge_l({0: ["the cat sat on the mat"]}, {0: "the cat on mat"}) == pytest.approx(
+        (1 + 1.44) * p * r / (r + 1.44 * p), rel=1e-12
+    )
+    a = np.array([[1, 2, 3, 4, -1], [5, 5, 5, -1, -1]])
+    b = np.array([[4, 1, 3, 2, 4, -2], [5, 6, 5, -2, -2, -2]])
+    np.testing.assert_array_equal(lcs_lengths(a, b), [3, 2])  # 1 3 4 (or 1 2 4); 5 5
 
 
 def test_bleu_matches_nltk_when_hypotheses_have_all_ngram_orders():
@@ -81,9 +105,11 @@ def test_human_agreement_is_leave_one_out():
     for k in range(5):
         hyp = {i: [r[k]] for i, r in refs.items()}
         rest = {i: r[:k] + r[k + 1 :] for i, r in refs.items()}
-        rounds.append(Bleu(4).compute_score(rest, hyp, verbose=0)[0] + [Cider().compute_score(rest, hyp)[0]])
+        scores = Bleu(4).compute_score(rest, hyp, verbose=0)[0]
+        rounds.append(scores + [Cider().compute_score(rest, hyp)[0], Rouge().compute_score(rest, hyp)[0]])
     want = np.mean(rounds, axis=0)
-    np.testing.assert_allclose([got[m] for m in ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D")], want, rtol=1e-6)
+    assert METRIC_NAMES == ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D", "ROUGE-L")
+    np.testing.assert_allclose([got[m] for m in METRIC_NAMES], want, rtol=1e-6)
 
 
 def test_bad_inputs():

@@ -53,7 +53,7 @@ def test_history_names_what_selection_reads():
 
 
 def test_image_scores_round_trip(tmp_path):
-    stats = {"greedy": np.arange(33, dtype=np.float64).reshape(3, 11)}
+    stats = {"greedy": np.arange(36, dtype=np.float64).reshape(3, 12)}
     ImageScores("lstm", 2, np.array([4, 5, 6]), stats, STAT_COLUMNS).write(tmp_path / "s.npz")
     back = ImageScores.read(tmp_path / "s.npz")
     assert (back.experiment, back.seed, list(back.stats), back.columns) == ("lstm", 2, ["greedy"], STAT_COLUMNS)
@@ -85,7 +85,7 @@ def test_a_bad_record_is_one_line_naming_the_file(tmp_path, content, message):
 
 def test_a_truncated_or_foreign_image_scores_file_is_one_line(tmp_path):
     good = tmp_path / "good.npz"
-    ImageScores("lstm", 0, np.arange(3), {"greedy": np.zeros((3, 11))}, STAT_COLUMNS).write(good)
+    ImageScores("lstm", 0, np.arange(3), {"greedy": np.zeros((3, 12))}, STAT_COLUMNS).write(good)
     truncated = tmp_path / "t.npz"
     truncated.write_bytes(good.read_bytes()[:100])
     with pytest.raises(RecordError, match=r"t\.npz: not a readable image_scores record"):
@@ -94,6 +94,6 @@ def test_a_truncated_or_foreign_image_scores_file_is_one_line(tmp_path):
     with pytest.raises(RecordError, match=r"plain\.npz: not a readable image_scores record"):
         ImageScores.read(tmp_path / "plain.npz")
     bad = tmp_path / "bad.npz"
-    ImageScores("lstm", 0, np.arange(3), {"greedy": np.zeros((2, 11))}, STAT_COLUMNS).write(bad)
-    with pytest.raises(RecordError, match=r"bad\.npz: greedy has shape \(2, 11\), expected \(3, 11\)"):
+    ImageScores("lstm", 0, np.arange(3), {"greedy": np.zeros((2, 12))}, STAT_COLUMNS).write(bad)
+    with pytest.raises(RecordError, match=r"bad\.npz: greedy has shape \(2, 12\), expected \(3, 12\)"):
         ImageScores.read(bad)

@@ -81,7 +81,7 @@ def test_scoring_reads_the_test_split_alone(small_dataset, tmp_path, tracking):
     assert (image_scores.experiment, image_scores.seed) == (EXPERIMENT["name"], 0)
     np.testing.assert_array_equal(image_scores.images, np.arange(20))
     stats = image_scores.stats
-    assert set(stats) == {"greedy", "beam"} and stats["greedy"].shape == (20, 11)
+    assert set(stats) == {"greedy", "beam"} and stats["greedy"].shape == (20, 12)
     test = load_coco_data(data, splits=("test",))
     samples = Samples.read(out["samples.json"])
     assert (samples.experiment, samples.seed) == (EXPERIMENT["name"], 0)

@@ -3,6 +3,7 @@ a comparison's power by simulated trainings whose true difference is known."""
 
 import numpy as np
 import pytest
+from pycocoevalcap.rouge.rouge import Rouge
 
 from captioning.metrics import METRIC_NAMES, image_stats, metrics_of
 from captioning.ngrams import corpus_bleu
@@ -28,17 +29,22 @@ def system(refs: dict, copy_rate: float, seed: int) -> dict:
 
 
 def test_vectorised_scores_equal_corpus_bleu_of_each_resample():
-    """metrics_of over a batch of resamples == corpus BLEU recomputed on each resampled caption set."""
+    """metrics_of over a batch of resamples == corpus BLEU, CIDEr-D's and ROUGE-L's image means recomputed on each
+    resampled caption set (ROUGE-L by pycocoevalcap)."""
     refs = corpus(80, 0)
     hyps = system(refs, 0.5, 1)
     stats = image_stats(refs, hyps)
     pick = np.random.default_rng(2).integers(0, 80, size=(5, 80))
-    batch = metrics_of(np.moveaxis(stats[pick], 2, 0))  # (N_STATS, 5, 80) -> (5 metrics, 5 resamples)
+    batch = metrics_of(np.moveaxis(stats[pick], 2, 0))  # (N_STATS, 5, 80) -> (6 metrics, 5 resamples)
     for b, rows in enumerate(pick):
         resampled_refs = {k: refs[i] for k, i in enumerate(rows)}  # a duplicated image counts twice
         resampled_hyps = {k: hyps[i] for k, i in enumerate(rows)}
         np.testing.assert_allclose(batch[:4, b], corpus_bleu(resampled_refs, resampled_hyps), rtol=1e-12)
-        np.testing.assert_allclose(batch[4, b], stats[rows, -1].mean(), rtol=1e-12)
+        np.testing.assert_allclose(batch[4, b], stats[rows, -2].mean(), rtol=1e-12)
+        rouge, _ = Rouge().compute_score(
+            {k: list(r) for k, r in resampled_refs.items()}, {k: [h] for k, h in resampled_hyps.items()}
+        )
+        np.testing.assert_allclose(batch[5, b], rouge, rtol=1e-12)
 
 
 def test_interval_brackets_the_estimate_and_is_seeded():
@@ -268,9 +274,13 @@ def test_power_against_a_plain_reference(trainings):
 
 def test_bad_shapes_are_one_line_errors():
     with pytest.raises(ValueError, match=r"score_interval: expected per-image statistics of shape \(seeds, images"):
-        score_interval(np.zeros((10, 11)))
-    a = np.zeros((1, 10, 11))
+        score_interval(np.zeros((10, 12)))
+    with pytest.raises(
+        ValueError, match=r"expected per-image statistics of shape \(seeds, images >= 2, 12\), got \(1, 10, 11\)"
+    ):
+        score_interval(np.zeros((1, 10, 11)))  # the statistics of another version's scoring
+    a = np.zeros((1, 10, 12))
     with pytest.raises(ValueError, match="a and b must score the same images, got 10 and 12 images"):
-        paired_difference(a, np.zeros((1, 12, 11)))
+        paired_difference(a, np.zeros((1, 12, 12)))
     with pytest.raises(ValueError, match="power: paired seeds need as many seeds on each side, got 1 and 2"):
-        power(a, np.zeros((2, 10, 11)), paired_seeds=True)
+        power(a, np.zeros((2, 10, 12)), paired_seeds=True)

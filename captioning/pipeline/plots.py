@@ -72,6 +72,9 @@ def loss_comparison(path, curves: dict) -> None:
     _save(fig, path)
 
 
+TENFOLD = ("CIDEr-D",)  # scores on a 0-10 scale, beside the 0-1 ones on axes of their own
+
+
 def metric_bars(
     path, rows: list[dict], metrics=METRIC_NAMES, reference: dict | None = None, confidence: float = 0.95
 ) -> None:
@@ -83,7 +86,7 @@ def metric_bars(
     fig = Figure(figsize=(15, 4.8), layout="constrained")
     axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [4, 1.4]})
     colour = {e: f"C{i % 10}" for i, e in enumerate(dict.fromkeys(r["experiment"] for r in rows))}
-    groups = [list(metrics[:-1]), [metrics[-1]]]
+    groups = [[m for m in metrics if m not in TENFOLD], [m for m in metrics if m in TENFOLD]]
     width = 0.8 / max(len(rows), 1)
     for ax, names in zip(axes, groups, strict=True):
         x = np.arange(len(names))

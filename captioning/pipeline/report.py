@@ -12,6 +12,9 @@ from .records import DECODERS, RunRecord
 from .selection import Selection
 from .tables import COMPARED, HEADLINE_DECODER
 
+REWARD_FIRST = ("CIDEr-D", *(m for m in COMPARED if m != "CIDEr-D"))  # a self-critical comparison's order
+HEADLINE_METRICS = ("BLEU-4", "CIDEr-D")  # the headline's differences, its verdict on the first
+
 
 def md_table(head: list[str], rows) -> list[str]:
     """The lines of a Markdown table: its header, the rule under it, one line per row of cells."""
@@ -198,7 +201,7 @@ def scst_table(rows: pd.DataFrame, n_resamples: int, detect: dict) -> str:
     if tuned.empty:
         return ""
     d = HEADLINE_DECODER
-    head = ["experiment", "started from", "seeds", *power_head(COMPARED[::-1], detect)]
+    head = ["experiment", "started from", "seeds", *power_head(REWARD_FIRST, detect)]
     out = [
         "",
         "",
@@ -210,7 +213,7 @@ def scst_table(rows: pd.DataFrame, n_resamples: int, detect: dict) -> str:
     ]
     cells = []
     for exp, r in tuned.iterrows():
-        row = [exp, r["init_from"], _seeds(r["seeds"]), *power_cells(r, "vs_init_", COMPARED[::-1], n_resamples)]
+        row = [exp, r["init_from"], _seeds(r["seeds"]), *power_cells(r, "vs_init_", REWARD_FIRST, n_resamples)]
         cells.append([*row, _verdict(r["vs_init_CIDEr-D_p"], (int(r["seeds"]), int(r["seeds"])))])
     return "\n".join(out + md_table([*head, "verdict"], cells))
 
@@ -285,7 +288,7 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
             f"Δ BLEU-4 {interval(r, 'vs_best_BLEU-4', True, True)} "
             f"(p {_p(r['vs_best_BLEU-4_p'], n_resamples)}), Δ CIDEr-D {interval(r, 'vs_best_CIDEr-D', True, True)} "
             f"(p {_p(r['vs_best_CIDEr-D_p'], n_resamples)}): {_verdict(r['vs_best_BLEU-4_p'], seeds)}"
-            f"{power(r, 'vs_best_', COMPARED)}."
+            f"{power(r, 'vs_best_', HEADLINE_METRICS)}."
         )
     for exp, r in rows[rows["init_from"].astype(bool)].iterrows():
         seeds = (int(r["seeds"]), int(r["seeds"]))
@@ -293,7 +296,7 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
             f"* Self-critical: `{exp}` minus `{r['init_from']}`, seed for seed ({seeds[0]}): Δ CIDEr-D "
             f"{interval(r, 'vs_init_CIDEr-D', True)} (p {_p(r['vs_init_CIDEr-D_p'], n_resamples)}), Δ BLEU-4 "
             f"{interval(r, 'vs_init_BLEU-4', True)} (p {_p(r['vs_init_BLEU-4_p'], n_resamples)}): "
-            f"{_verdict(r['vs_init_CIDEr-D_p'], seeds)}{power(r, 'vs_init_', COMPARED[::-1])}."
+            f"{_verdict(r['vs_init_CIDEr-D_p'], seeds)}{power(r, 'vs_init_', HEADLINE_METRICS[::-1])}."
         )
     if selection.blind is not None:
         seeds = (int(best["seeds"]), int(best["vs_blind_seeds"]))
@@ -301,6 +304,6 @@ def headline(rows: pd.DataFrame, selection: Selection, human: dict, n_resamples:
             f"* Images: `{selection.best}` minus the image-blind `{selection.blind}`, {seeds[0]} vs {seeds[1]} seeds: "
             f"Δ BLEU-4 {interval(best, 'vs_blind_BLEU-4', True)} (p {_p(best['vs_blind_BLEU-4_p'], n_resamples)}), "
             f"Δ CIDEr-D {interval(best, 'vs_blind_CIDEr-D', True)} (p {_p(best['vs_blind_CIDEr-D_p'], n_resamples)}): "
-            f"{_verdict(best['vs_blind_BLEU-4_p'], seeds)}{power(best, 'vs_blind_', COMPARED)}."
+            f"{_verdict(best['vs_blind_BLEU-4_p'], seeds)}{power(best, 'vs_blind_', HEADLINE_METRICS)}."
         )
     return "\n".join(out)

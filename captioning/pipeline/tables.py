@@ -17,7 +17,7 @@ from ..uncertainty import Estimate, Power, paired_difference, power, score_inter
 from .records import DECODERS, History, ImageScores, Scores
 from .selection import Selection, val_score
 
-COMPARED = ("BLEU-4", "CIDEr-D")  # the metrics of the paired comparisons, on greedy captions
+COMPARED = ("BLEU-4", "CIDEr-D", "ROUGE-L")  # the metrics with intervals and paired comparisons (greedy captions)
 HEADLINE_DECODER = "greedy"  # every experiment has it, whatever its beam width
 
 
