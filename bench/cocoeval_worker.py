@@ -25,7 +25,8 @@ def main() -> None:
     rouge, _ = Rouge().compute_score(refs, res)
     seconds = time.perf_counter() - t0
     ours = sorted(m for m in sys.modules if m.split(".")[0] in ("captioning", "reference"))
-    print(json.dumps({"seconds": seconds, "BLEU-4": bleu[3], "CIDEr-D": cider, "ROUGE-L": rouge, "imported_ours": ours}))
+    scores = {"BLEU-4": bleu[3], "CIDEr-D": cider, "ROUGE-L": rouge}
+    print(json.dumps({"seconds": seconds, **scores, "imported_ours": ours}))
 
 
 if __name__ == "__main__":
