@@ -24,11 +24,10 @@ from ..metrics import METRIC_NAMES
 from .mlflow_compat import has_error_code, tracking_uri
 from .records import DECODERS, RunRecord, Scores
 from .selection import Selection
-from .tables import COMPARED
+from .tables import COMPARED, COMPARISONS
 from .tracking import Tracking, client_for
 
 BEST, CHAMPION = "best", "champion"
-COMPARISONS = ("best", "blind", "init")  # summary.csv's vs_<name>_ columns: the comparisons a row may have
 COMPARISON_STATS = ("", "_lo", "_hi", "_p", "_mde", "_seeds_needed")
 
 

@@ -18,6 +18,7 @@ from .records import DECODERS, History, ImageScores, Scores
 from .selection import Selection, val_score
 
 COMPARED = ("BLEU-4", "CIDEr-D", "ROUGE-L")  # the metrics with intervals and paired comparisons (greedy captions)
+COMPARISONS = ("best", "blind", "init")  # a row's vs_<name>_ columns: against the best, the blind, its start
 HEADLINE_DECODER = "greedy"  # every experiment has it, whatever its beam width
 
 
