@@ -58,7 +58,7 @@ lock:
 clean:
 	rm -rf $(VENV)
 
-# One sweep's files: make clean-sweep SWEEP=<its name> [DATASET=coco]. Not the data, not its MLflow experiment.
+# One sweep's files: make clean-sweep SWEEP=<its name> [DATASET=memory or coco]. Not the data, not its MLflow experiment.
 DATASET ?= synthetic
 clean-sweep:
 	@case "$(SWEEP)" in ""|*/*|.*) echo "make clean-sweep: SWEEP must name a sweep (the name: in its file), e.g. SWEEP=smoke"; exit 2;; esac

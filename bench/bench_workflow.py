@@ -49,7 +49,7 @@ def main(argv=None) -> None:
         wall = time.perf_counter() - t0
         if done.returncode:
             raise SystemExit(f"bench_workflow: `snakemake --cores {args.cores}` failed (its log is above)")
-        df = jobs(work / "benchmarks/synthetic")
+        df = jobs(work / "benchmarks")
         trainings = int((df["rule"] == "train").sum())
         written = {name: size_gb(work / name) for name in sorted(OUTPUTS) if (work / name).exists()}
     minutes, seconds = divmod(round(wall), 60)

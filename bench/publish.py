@@ -8,7 +8,7 @@ of README.md or a docs/ page, and is exactly what the command FIGURES[NAME] prin
 when it last ran. This script runs the commands and rewrites their blocks:
 
     python bench/publish.py                      # every block but the slow ones (see SLOW)
-    python bench/publish.py results results-headline   # after `make reproduce`: its summary.md, quoted
+    python bench/publish.py results results-memory results-headline   # after `make reproduce`: summary.md, quoted
     python bench/publish.py bench_scst tests-all # these blocks only
     python bench/publish.py --list               # the names, their commands and where they go
 
@@ -45,12 +45,13 @@ FIGURES = {  # NAME -> the command (after `python`) whose stdout is the block
     "workflow": ["bench/bench_workflow.py"],
     "tests-fast": ["bench/bench_tests.py"],
     "tests-all": ["bench/bench_tests.py", "--all"],
-    "results": ["bench/results_tables.py"],
+    "results": ["bench/results_tables.py", "results/synthetic/synthetic-shapes"],
+    "results-memory": ["bench/results_tables.py", "results/memory/lstm-vs-rnn"],
     "results-headline": ["bench/results_tables.py", "--headline"],
 }
 # Run only when named: the whole test suite takes a quarter of an hour, and the results blocks quote a
 # finished default run (`make reproduce` first).
-SLOW = {"tests-all", "results", "results-headline"}
+SLOW = {"tests-all", "results", "results-memory", "results-headline"}
 
 BLOCK = re.compile(r"(<!-- figures: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures: (?P=name) -->)", re.S)
 

@@ -1,13 +1,15 @@
-"""The default run's results as the docs quote them: sections of its summary.md, verbatim.
+"""The default run's results as the docs quote them: sections of its summary.md files, verbatim.
 
-    python bench/results_tables.py [--headline] [results/synthetic/synthetic-shapes]
+    python bench/results_tables.py [--headline] [RESULTS_DIR ...]
 
-Prints the machine the runs were trained on and this checkout's commit, then the
-summary's test-score table, self-critical table and paired comparisons (or, with
-``--headline``, its headline), copied line for line from ``summary.md`` of a
-finished run (`make reproduce` writes the default one). `bench/publish.py results
-results-headline` puts them into docs/results.md and README.md, so the pages quote
-what a run wrote, never a hand copy.
+For each results directory (by default the default run's two: the sweep on the
+synthetic data and the memory benchmark), prints the machine the runs were
+trained on and this checkout's commit, then the summary's test-score table,
+self-critical table and paired comparisons (or, with ``--headline``, its
+headline), copied line for line from ``summary.md`` of a finished run (`make
+reproduce` writes the default ones). `bench/publish.py results results-memory
+results-headline` puts them into docs/results.md and README.md, so the pages
+quote what a run wrote, never a hand copy.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "results/synthetic/synthetic-shapes"  # the Makefile's RESULTS
+DEFAULTS = (ROOT / "results/synthetic/synthetic-shapes", ROOT / "results/memory/lstm-vs-rnn")  # the Makefile's
 TABLES = ("## Self-critical fine-tuning", "## Paired comparisons")  # beside the score table, in this order
 
 
@@ -60,18 +62,20 @@ def trained_on(summary: str) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("results", nargs="?", type=Path, default=DEFAULT, help="a finished run's results directory")
+    ap.add_argument("results", nargs="*", type=Path, help="finished runs' results directories")
     ap.add_argument("--headline", action="store_true", help="the headline only")
     args = ap.parse_args(argv)
-    path = args.results / "summary.md"
-    if not path.is_file():
-        raise SystemExit(f"results_tables: no {path}; run the default workflow first (`make reproduce`)")
-    summary = path.read_text()
+    paths = [d / "summary.md" for d in args.results or DEFAULTS]
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(f"results_tables: no {path}; run the default workflow first (`make reproduce`)")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    print(f"machine: {trained_on(summary)}")
-    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    print(f"commit: {commit.stdout.strip() or 'unknown'}; from {where}\n")
-    print(quote(summary, args.headline))
+    for i, path in enumerate(paths):
+        summary = path.read_text()
+        where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"{'' if i == 0 else chr(10)}machine: {trained_on(summary)}")
+        print(f"commit: {commit.stdout.strip() or 'unknown'}; from {where}\n")
+        print(quote(summary, args.headline))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Where a workflow run's time went, from Snakemake's ``benchmark:`` files.
 
-    python bench/workflow_times.py [benchmarks/synthetic]
+    python bench/workflow_times.py [benchmarks]
 
 Every rule writes ``<benchmarks_root>/<dataset>/<sweep>/<job>.tsv`` (a data step:
 ``<benchmarks_root>/<dataset>/<step>.tsv``) when its job ends:
@@ -22,19 +22,21 @@ import pandas as pd
 
 
 def jobs(root: Path) -> pd.DataFrame:
+    """Every job under the benchmarks root ``root``: its name, dataset, rule, wall time, peak RSS, start and end."""
     rows = []
     for path in sorted(root.rglob("*.tsv")):
         tsv = pd.read_csv(path, sep="\t")
         if tsv.empty:
             continue
         end = path.stat().st_mtime
-        parts = path.relative_to(root).with_suffix("").parts  # <data step>, or <sweep>/<rule>[/<exp>/seed<s>]
-        name = "/".join(parts)
+        # <dataset>/<data step>, or <dataset>/<sweep>/<rule>[/<exp>/seed<s>]
+        parts = path.relative_to(root).with_suffix("").parts
         wall = float(tsv["s"].iloc[-1])
         rows.append(
             {
-                "job": name,
-                "rule": parts[0] if len(parts) == 1 else parts[1],
+                "job": "/".join(parts),
+                "dataset": parts[0],
+                "rule": parts[1] if len(parts) == 2 else parts[2],
                 "wall_s": wall,
                 "max_rss_mb": float(tsv["max_rss"].iloc[-1]),
                 "start": end - wall,
@@ -50,13 +52,13 @@ def jobs(root: Path) -> pd.DataFrame:
 
 
 def rule_table(df: pd.DataFrame) -> str:
-    """Markdown: each rule's jobs, their summed wall seconds and the peak RSS of any one of them."""
-    by_rule = df.groupby("rule", sort=False).agg(
+    """Markdown: each dataset's rules: their jobs, summed wall seconds and the peak RSS of any one of them."""
+    by_rule = df.groupby(["dataset", "rule"], sort=False).agg(
         jobs=("job", "size"), wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max")
     )
-    rows = ["| rule | jobs | wall (sum) | peak RSS |", "|---|---:|---:|---:|"]
-    for rule, r in by_rule.iterrows():
-        rows.append(f"| {rule} | {int(r.jobs)} | {r.wall_s:.0f} s | {r.max_rss_mb / 1024:.2f} GB |")
+    rows = ["| dataset | rule | jobs | wall (sum) | peak RSS |", "|---|---|---:|---:|---:|"]
+    for (dataset, rule), r in by_rule.iterrows():
+        rows.append(f"| {dataset} | {rule} | {int(r.jobs)} | {r.wall_s:.0f} s | {r.max_rss_mb / 1024:.2f} GB |")
     return "\n".join(rows)
 
 
@@ -67,7 +69,7 @@ def summary(df: pd.DataFrame) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("root", nargs="?", type=Path, default=Path("benchmarks/synthetic"))
+    ap.add_argument("root", nargs="?", type=Path, default=Path("benchmarks"), help="the benchmarks root")
     args = ap.parse_args(argv)
     df = jobs(args.root)
     print("| job | start | end | wall | peak RSS |")

@@ -30,14 +30,17 @@ def BLEU_score(gt_caption: str, sample_caption: str) -> float:
     return float(sentence_bleu([reference], hypothesis, weights=[1]))
 
 
-def evaluate_model(model, data: dict, batch_size: int = 1000, seed=0, splits=("train", "val"), verbose=True) -> dict:
-    """The notebook's evaluation: mean :func:`BLEU_score` of greedy samples, ``batch_size`` captions a split."""
+def evaluate_model(
+    model, data: dict, batch_size: int = 1000, seed=0, splits=("train", "val"), verbose=True, max_length=30
+) -> dict:
+    """The notebook's evaluation: mean :func:`BLEU_score` of greedy samples (``max_length`` steps),
+    ``batch_size`` captions a split."""
     rng = np.random.default_rng(seed)
     scores = {}
     for split in splits:
         gt, features, _ = sample_coco_minibatch(data, batch_size=batch_size, split=split, seed=rng)
         gt = decode_captions(gt, data["idx_to_word"])
-        samples = decode_captions(model.sample(features), data["idx_to_word"])
+        samples = decode_captions(model.sample(features, max_length), data["idx_to_word"])
         scores[split] = float(np.mean([BLEU_score(g, s) for g, s in zip(gt, samples, strict=True)]))
         if verbose:
             print(f"Average BLEU score for {split}: {scores[split]:f}")

@@ -152,11 +152,13 @@ def table(page: Path, heading: str) -> dict[str, str]:
     return rows
 
 
-def schema_keys(schema: dict, prefix: str = "") -> list[str]:
+def schema_keys(schema: dict, prefix: str = "", defs: dict | None = None) -> list[str]:
+    defs = schema.get("$defs", {}) if defs is None else defs
     keys = []
     for name, spec in schema["properties"].items():
+        spec = defs[spec["$ref"].rpartition("/")[2]] if "$ref" in spec else spec
         if spec.get("type") == "object" and "properties" in spec:
-            keys += schema_keys(spec, f"{prefix}{name}.")
+            keys += schema_keys(spec, f"{prefix}{name}.", defs)
         else:
             keys.append(prefix + name)
     return keys

@@ -99,7 +99,7 @@ def test_ruff_format_is_clean():
 
 
 def test_snakefmt_is_clean():
-    smk = [str(p.relative_to(ROOT)) for p in (ROOT / "workflow" / "rules").glob("*.smk")]
+    smk = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "workflow").rglob("*.smk"))]
     res = _run(sys.executable, "-m", "snakefmt", "--check", "Snakefile", *smk)
     assert res.returncode == 0, res.stdout + res.stderr
 

@@ -189,10 +189,10 @@ def drift(block: str, names: set[str]) -> list[str]:
     return sorted(q for q in quoted - headers - names if not q.startswith(("http", "results/")))
 
 
-def test_the_published_results_name_only_experiments_the_default_sweep_trains():
-    names = sweep_names(ROOT / "config/sweep.yaml")
+def test_the_published_results_name_only_experiments_the_default_sweeps_train():
+    names = sweep_names(ROOT / "config/sweep.yaml") | sweep_names(ROOT / "config/sweep_memory.yaml")
     where = publish.locate(ROOT)
-    for name in ("results", "results-headline"):
+    for name in ("results", "results-memory", "results-headline"):
         body = block_body(where[name].read_text(), name)
         assert drift(body, names) == [], where[name].name
     assert drift("* Best by val: `lstm_wide` ...", names) == ["lstm_wide"]  # a planted name is caught

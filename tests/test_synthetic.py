@@ -78,23 +78,39 @@ def test_every_template_word_is_in_the_vocabulary_and_fits():
         assert 1 <= len(scene) <= 3
 
 
-def test_recall_captions_end_by_naming_their_first_colour_again():
-    vocab = set(scenes.vocabulary(recall=True))
-    assert vocab - set(scenes.vocabulary()) == {"first", "color", "was"}
-    rng = np.random.default_rng(3)
-    tails = 0
+def test_memory_captions_list_the_objects_then_recall_what_the_description_named_in_its_order():
+    vocab = set(scenes.vocabulary("memory"))
+    assert vocab - set(scenes.vocabulary()) == {"from", "order"}
+    standard_rng, memory_rng = np.random.default_rng(3), np.random.default_rng(3)
+    gaps, recalled = [], 0
     for _ in range(1000):
-        scene = scenes.random_scene(rng, max_objects=3)
-        for caption in scenes.captions_for(scene, rng, k=5, max_words=20, recall=True):
-            words = caption.split()
-            assert set(words) <= vocab and len(words) <= 20, caption
-            colours = [w for w in words if w in scenes.COLORS]
-            if colours:
-                assert words[-6:-1] == [",", "the", "first", "color", "was"] and words[-1] == colours[0], caption
-                tails += 1
-            else:
-                assert "first" not in words, caption
-    assert tails > 4500  # nearly every caption names a colour
+        scene = scenes.random_scene(standard_rng, max_objects=3)
+        assert scenes.random_scene(memory_rng, max_objects=3) == scene  # the tail draws nothing
+        descriptions = scenes.captions_for(scene, standard_rng, k=5)
+        for description, caption in zip(
+            descriptions, scenes.captions_for(scene, memory_rng, k=5, style="memory"), strict=True
+        ):
+            assert set(caption.split()) <= vocab and len(caption.split()) <= scenes.MEMORY_WORDS, caption
+            head, listing = caption.split(" , from left to right : ")
+            assert head == description
+            listing, _, recall = listing.partition(" , in order : ")
+            by_x = sorted(scene, key=lambda o: o.x)
+            assert listing.split(" , ") == [f"{o.color} {o.shape}" for o in by_x], caption
+            # what the description named, in its order: "colour shape" where the shape follows, else the colour
+            words = description.split()
+            named = []
+            for i, w in enumerate(words):
+                if w in scenes.COLORS:
+                    follows = words[i + 1] if i + 1 < len(words) else ""
+                    named.append(f"{w} {follows}" if follows in scenes.SHAPES else w)
+            assert recall.split(" , ") == named if named else recall == "", caption
+            if named:
+                recalled += 1
+                all_words = caption.split()
+                first = next(i for i, w in enumerate(all_words) if w in scenes.COLORS)
+                gaps.append(len(all_words) - len(recall.split()) - first)
+    assert recalled > 4900  # nearly every description names a colour
+    assert min(gaps) >= 13 and np.median(gaps) >= 20  # the first fact waits through the listing
 
 
 def test_captions_mention_the_objects():
@@ -145,10 +161,15 @@ def test_relation_words_follow_geometry():
         ({"n_train": 0}, r"synthetic.n_train must be a positive integer, got 0"),
         ({"image_size": 30}, r"synthetic.image_size must be a multiple of 4 and >= 16, got 30"),
         ({"caption_length": 3}, r"synthetic.caption_length must be >= 4, got 3"),
-        ({"captions": "long"}, r"synthetic.captions must be one of \['standard', 'recall'\], got 'long'"),
-        ({"captions": "recall"}, r"synthetic.caption_length must be >= 22 with captions: recall .*, got 17"),
+        ({"captions": "long"}, r"synthetic.captions must be one of \['standard', 'memory'\], got 'long'"),
+        ({"captions": "memory"}, r"synthetic.caption_length must be >= 43 with captions: memory .*41 words.*, got 17"),
     ],
 )
 def test_bad_config(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         synthetic.SyntheticConfig(**kwargs)
+
+
+def test_a_block_of_the_config_is_named_in_its_errors():
+    with pytest.raises(ConfigError, match=r"^memory.caption_length must be >= 43 with captions: memory"):
+        synthetic.SyntheticConfig.from_section("memory", {"captions": "memory"})

@@ -142,25 +142,41 @@ def _templates_many(p: _Phraser, objs: list[Obj]) -> list[str]:
     return out
 
 
-RECALL = ", the first color was"  # the recall style's tail, before the colour it recalls
+CAPTION_STYLES = ("standard", "memory")
+LISTING = ", from left to right :"  # the memory style's distractors: every object again, in the image's order
+RECALL = ", in order :"  # then what the description named, in the order it named it
+DESCRIPTION_WORDS = 15  # the memory style's descriptions: those of the standard style's default length
+MEMORY_WORDS = DESCRIPTION_WORDS + 26  # and its two parts for three objects: 14 and 12 words
 
 
-def recall_tail(caption: str) -> str:
-    """The caption with the first colour it names said again at its end (unchanged when it names none).
+def memory_tail(caption: str, scene: list[Obj]) -> str:
+    """The caption, then every object of the scene from left to right, then what the caption named, in its order.
 
-    Saying the colour again takes a memory of the whole caption: the colour comes
-    from the image at step 0, or from a word 5 to 12 words back.
+    "a red circle above a blue square" becomes "a red circle above a blue square ,
+    from left to right : blue square , red circle , in order : red circle , blue square".
+    The recall part needs the order in which the description named the objects,
+    which the image does not show and the listing between (the same colours and
+    shapes, in the image's order) disturbs: 13 to 30 words back. A colour named
+    without its shape right after it ("a square colored red") is recalled alone.
     """
-    first = next((w for w in caption.split() if w in COLORS), None)
-    return caption if first is None else f"{caption} {RECALL} {first}"
+    listing = " , ".join(f"{o.color} {o.shape}" for o in sorted(scene, key=lambda o: o.x))
+    words = caption.split()
+    named = [
+        f"{w} {nxt}" if nxt in SHAPES else w for w, nxt in zip(words, [*words[1:], ""], strict=True) if w in COLORS
+    ]
+    recall = f" {RECALL} {' , '.join(named)}" if named else ""
+    return f"{caption} {LISTING} {listing}{recall}"
 
 
 def captions_for(
-    scene: list[Obj], rng: np.random.Generator, k: int = 5, max_words: int = 15, recall: bool = False
+    scene: list[Obj], rng: np.random.Generator, k: int = 5, max_words: int = 15, style: str = "standard"
 ) -> list[str]:
     """k different captions, each from a different template, shuffled object order included.
 
-    ``recall``: each caption ends by naming its first colour again (:func:`recall_tail`).
+    ``max_words`` bounds a caption's words. ``style`` "memory": the description's
+    words are bounded by DESCRIPTION_WORDS instead, and each caption goes on with
+    :func:`memory_tail` (which draws nothing from ``rng``: with the same seed, the
+    scenes and descriptions are the standard style's at its default length).
     """
     p = _Phraser(rng)
     objs = [scene[i] for i in rng.permutation(len(scene))]
@@ -170,15 +186,16 @@ def captions_for(
         pool = _templates_two(p, *objs)
     else:
         pool = _templates_many(p, objs)
-    if recall:
-        pool = [recall_tail(c) for c in pool]
-    pool = [c for c in dict.fromkeys(pool) if len(c.split()) <= max_words]
+    if style == "memory":
+        pool = [memory_tail(c, scene) for c in dict.fromkeys(pool) if len(c.split()) <= DESCRIPTION_WORDS]
+    else:
+        pool = [c for c in dict.fromkeys(pool) if len(c.split()) <= max_words]
     picks = rng.choice(len(pool), size=k, replace=len(pool) < k)
     return [pool[i] for i in picks]
 
 
-def vocabulary(recall: bool = False) -> list[str]:
-    """Every word the templates can produce (with ``recall``: the recall tail's too), after the special tokens."""
+def vocabulary(style: str = "standard") -> list[str]:
+    """Every word the templates of ``style`` can produce, after the special tokens."""
     words = set()
     for s in SHAPES:
         words |= {s, PLURAL[s]}
@@ -187,6 +204,6 @@ def vocabulary(recall: bool = False) -> list[str]:
         "a an and one there is are in the on of to left right above below top bottom middle center near "
         "noisy background picture colored that next shapes objects including different colors , : several".split()
     )
-    if recall:
-        words |= set(RECALL.split())
+    if style == "memory":
+        words |= set(LISTING.split()) | set(RECALL.split())
     return [*SPECIAL_TOKENS, *sorted(words)]

@@ -21,13 +21,12 @@ from ..vocab import END, NULL, START, UNK
 from . import layout
 from .features import extract_features
 from .render import render
-from .scenes import captions_for, random_scene, vocabulary
+from .scenes import CAPTION_STYLES, MEMORY_WORDS, captions_for, random_scene, vocabulary
 
 log = logging.getLogger(__name__)
 
 
-CAPTION_STYLES = ("standard", "recall")
-RECALL_LENGTH = 22  # <START> + 14 template words + the 6-word recall tail + <END>
+MEMORY_LENGTH = MEMORY_WORDS + 2  # with <START> and <END>
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class SyntheticConfig:
     max_objects: int = 3
     caption_length: int = 17  # <START> + up to 15 words + <END>, padded with <NULL>
     seed: int = 0
-    captions: str = "standard"  # or "recall": every caption ends by naming its first colour again
+    captions: str = "standard"  # or "memory": each caption lists the objects again, then recalls its own order
 
     def __post_init__(self):
         for name in ("n_train", "n_val", "n_test", "captions_per_image", "max_objects"):
@@ -51,11 +50,19 @@ class SyntheticConfig:
             raise ConfigError(f"synthetic.caption_length must be >= 4, got {self.caption_length!r}")
         if self.captions not in CAPTION_STYLES:
             raise ConfigError(f"synthetic.captions must be one of {list(CAPTION_STYLES)}, got {self.captions!r}")
-        if self.captions == "recall" and self.caption_length < RECALL_LENGTH:
+        if self.captions == "memory" and self.caption_length < MEMORY_LENGTH:
             raise ConfigError(
-                f"synthetic.caption_length must be >= {RECALL_LENGTH} with captions: recall "
-                f"(the longest caption has 20 words), got {self.caption_length}"
+                f"synthetic.caption_length must be >= {MEMORY_LENGTH} with captions: memory "
+                f"(the longest caption has {MEMORY_WORDS} words), got {self.caption_length}"
             )
+
+    @classmethod
+    def from_section(cls, section: str, values: dict) -> SyntheticConfig:
+        """The config's ``section`` block (synthetic or memory), its errors naming that block."""
+        try:
+            return cls(**values)
+        except ConfigError as err:
+            raise ConfigError(str(err).replace("synthetic.", f"{section}.", 1)) from None
 
 
 def encode(caption: str, word_to_idx: dict, length: int) -> np.ndarray:
@@ -75,8 +82,7 @@ def make_split(
     for i in tqdm(range(n_images), desc=desc, disable=not progress, unit="img"):
         scene = random_scene(rng, cfg.max_objects)
         images[i] = render(scene, rng, cfg.image_size)
-        recall = cfg.captions == "recall"
-        for c in captions_for(scene, rng, cfg.captions_per_image, cfg.caption_length - 2, recall):
+        for c in captions_for(scene, rng, cfg.captions_per_image, cfg.caption_length - 2, cfg.captions):
             captions.append(encode(c, word_to_idx, cfg.caption_length))
     image_idxs = np.repeat(np.arange(n_images, dtype=np.int32), cfg.captions_per_image)
     return images, np.stack(captions), image_idxs
@@ -89,7 +95,7 @@ def generate(out_dir, cfg: SyntheticConfig = SyntheticConfig(), progress: bool =
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    idx_to_word = vocabulary(recall=cfg.captions == "recall")
+    idx_to_word = vocabulary(cfg.captions)
     word_to_idx = {w: i for i, w in enumerate(idx_to_word)}
     # spawn(3)'s first two children are spawn(2)'s: adding the test split left train and val unchanged
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(len(layout.SPLITS))]

@@ -204,15 +204,17 @@ def memory_mb(exp: Experiment, vocab_size: int, input_dim: int, steps: int = 17)
     return 4 * (6 * params + activations) / 2**20 + LIBRARIES_MB
 
 
-def check_memory(sweep: Sweep, vocab_size: int, input_dim: int, mem_mb: int, source: str = "sweep") -> None:
-    """Refuse, at planning time, an experiment whose training job would not fit in ``mem_mb``: one line
-    naming the setting that, set back to its default, saves the most, and the estimate."""
+def check_memory(
+    sweep: Sweep, vocab_size: int, input_dim: int, mem_mb: int, source: str = "sweep", steps: int = 17
+) -> None:
+    """Refuse, at planning time, an experiment whose training job would not fit in ``mem_mb`` with captions of
+    ``steps`` tokens: one line naming the setting that, set back to its default, saves the most, and the estimate."""
     defaults = {k: getattr(Experiment("default"), k) for k in ("wordvec_dim", "hidden_dim", "batch_size", "samples")}
     for name, exp in sweep.experiments.items():
-        need = memory_mb(exp, vocab_size, input_dim)
+        need = memory_mb(exp, vocab_size, input_dim, steps)
         if need <= mem_mb:
             continue
-        key = min(defaults, key=lambda k: memory_mb(replace(exp, **{k: defaults[k]}), vocab_size, input_dim))
+        key = min(defaults, key=lambda k: memory_mb(replace(exp, **{k: defaults[k]}), vocab_size, input_dim, steps))
         where = f"{source}: experiments.{exp.group}" + ("" if exp.group == name else f" ({name})")
         raise ConfigError(
             f"{where}.{key}: {getattr(exp, key)} makes a training job need about {need:,.0f} MB, more than the "

@@ -7,7 +7,7 @@ samples' captioned grid is drawn by the collect step, which alone reads the stor
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..checkpoint import load_model
@@ -37,7 +37,7 @@ class ScoreFiles:
 @dataclass(frozen=True)
 class ScoreSettings:
     n_samples: int = 12  # images in samples.json (and in the collect step's grid)
-    max_length: int = 16  # longest decoded caption
+    max_length: int | None = None  # steps a caption is decoded for (None: the test captions' length less <START>)
     max_images: int | None = None  # test images scored (None: all)
 
 
@@ -55,7 +55,9 @@ def _compute(model, data, exp: Experiment, seed: int, images, settings: ScoreSet
         hyps[decoder] = decode_images(model, data, SPLIT, images, max_length=settings.max_length, **kwargs)
         stats[decoder] = image_stats(refs, hyps[decoder])
         corpus[decoder] = corpus_scores(stats[decoder])
-    reference_bleu = evaluate_model(model, data, batch_size=1000, seed=seed, splits=(SPLIT,), verbose=False)[SPLIT]
+    reference_bleu = evaluate_model(
+        model, data, batch_size=1000, seed=seed, splits=(SPLIT,), verbose=False, max_length=settings.max_length
+    )[SPLIT]
     samples = [
         {"image": int(i), "gt": refs[int(i)], **{d: hyps.get(d, {}).get(int(i)) for d in DECODERS}}
         for i in images[: settings.n_samples]
@@ -118,6 +120,7 @@ def score_run(
     data = blind(ds.data, exp.features, seed)
     model, _ = load_model(model_path)
     images = eval_images(data, SPLIT, settings.max_images)
+    settings = replace(settings, max_length=settings.max_length or data[f"{SPLIT}_captions"].shape[1] - 1)
     stats, corpus, reference_bleu, samples, health = _compute(model, data, exp, seed, images, settings)
     ImageScores(exp.name, seed, images, stats, STAT_COLUMNS).write(files.image_scores)
     Samples(exp.name, seed, samples).write(files.samples)

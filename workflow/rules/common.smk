@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from captioning.data import layout, scenes
+from captioning.data.synthetic import SyntheticConfig
 from captioning.errors import CaptioningError
 from captioning.pipeline.code import source_files
 from captioning.pipeline.config import load_yaml, validate_file, validate_sweep
@@ -24,13 +25,37 @@ def own_vocabulary(data_dir):
         ) from None
 
 
-SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
+# when config sweep is null; else config/sweep.yaml
+DEFAULT_SWEEPS = {"coco": "config/sweep_coco.yaml", "memory": "config/sweep_memory.yaml"}
+
+
+def memory_config(cfg):
+    """The config of the memory benchmark trained beside this DAG's sweep: dataset memory, the sweep of
+    ``memory_benchmark``, its own MLflow experiment; None when off or when this DAG is the benchmark."""
+    if not cfg.get("memory_benchmark") or cfg["dataset"] == "memory":
+        return None
+    if not Path(cfg["memory_benchmark"]).is_file():
+        raise SystemExit(
+            f"config memory_benchmark: {cfg['memory_benchmark']}: no such sweep file (false, or --config memory_benchmark=False, turns the benchmark off)"
+        )
+    mlflow = {**cfg["mlflow"], "experiment": None}
+    return {**cfg, "dataset": "memory", "sweep": cfg["memory_benchmark"], "memory_benchmark": None, "mlflow": mlflow}
+
+
+def load_sweep(cfg):
+    """The sweep a config trains, checked against its schema: (its file, the Sweep)."""
+    path = cfg["sweep"] or DEFAULT_SWEEPS.get(cfg["dataset"], "config/sweep.yaml")
+    return path, Sweep.from_dict(validate_sweep(load_yaml(path), SCHEMAS / "sweep.schema.yaml", path), path)
+
+
+def experiment_name(cfg, sweep):
+    """The MLflow experiment of a config and its sweep: the config's, or <sweep name>-<dataset>."""
+    return cfg["mlflow"].get("experiment") or f"{sweep.name}-{cfg['dataset']}"
+
 
 validate_file(config, SCHEMAS / "config.schema.yaml", "config")
-DEFAULT_SWEEPS = {"coco": "config/sweep_coco.yaml"}  # when config sweep is null; else config/sweep.yaml
-SWEEP_FILE = config["sweep"] or DEFAULT_SWEEPS.get(config["dataset"], "config/sweep.yaml")
-SWEEP_RAW = validate_sweep(load_yaml(SWEEP_FILE), SCHEMAS / "sweep.schema.yaml", SWEEP_FILE)
-SWEEP = Sweep.from_dict(SWEEP_RAW, SWEEP_FILE)
+SWEEP_FILE, SWEEP = load_sweep(config)
 
 DATASET = config["dataset"]
 DATA = f"{config['data_root']}/{DATASET}"
@@ -42,20 +67,26 @@ RESULTS = f"{config['results_dir']}/{SWEEP_KEY}"
 EXPERIMENTS = list(SWEEP.experiments)
 TRAIN_MEM_MB = 3000  # what a training job asks for (its first attempt; a retry asks for more)
 COCO_VOCABULARY = 1004  # words of the cs231n COCO archive's vocabulary
-if DATASET == "synthetic":
-    VOCABULARY = len(scenes.vocabulary(recall=config["synthetic"].get("captions") == "recall"))
+GENERATED = ("synthetic", "memory")  # the datasets the workflow renders, each from its block of the config
+CAPTION_TOKENS = SyntheticConfig.caption_length  # the cs231n layout's (COCO's), unless generated otherwise
+if DATASET in GENERATED:
+    try:
+        GENERATE = SyntheticConfig.from_section(DATASET, config[DATASET])
+    except CaptioningError as err:
+        raise SystemExit(f"config: {err}") from None
+    VOCABULARY, CAPTION_TOKENS = len(scenes.vocabulary(GENERATE.captions)), GENERATE.caption_length
 elif DATASET == "coco":
     VOCABULARY = COCO_VOCABULARY
 else:  # a dataset of the user's own, in the cs231n layout under data/<dataset>/ (docs/extending.md)
     VOCABULARY = len(own_vocabulary(DATA))
 # an experiment that cannot fit its training job is refused now, not after minutes of training
-check_memory(SWEEP, VOCABULARY, config["pca"]["dim"], TRAIN_MEM_MB, SWEEP_FILE)
+check_memory(SWEEP, VOCABULARY, config["pca"]["dim"], TRAIN_MEM_MB, SWEEP_FILE, CAPTION_TOKENS)
 SCST_EXPERIMENTS = [n for n, e in SWEEP.experiments.items() if e.objective == "cider"]
 CONFIRMATIONS = SWEEP.confirmations()  # {grid: (its points, the seeds val's pick of them trains too)}
 # Jobs read the tracking settings from the config when they start (never as a rule's input
 # or parameter, so a change of server or experiment retrains nothing).
 # One MLflow experiment per sweep and dataset, so COCO and synthetic runs never mix.
-config["mlflow"]["experiment"] = config["mlflow"].get("experiment") or f"{SWEEP.name}-{DATASET}"
+config["mlflow"]["experiment"] = experiment_name(config, SWEEP)
 
 
 def code(module):
@@ -177,10 +208,15 @@ def slurm_requests():
     ]
 
 
-def preflight():
-    """Before any job: create the MLflow experiment at the server in force, try the SLURM requests."""
+def preflight(others=()):
+    """Before any job: create the MLflow experiment at the server in force, and those of the ``others``
+    configs the same DAG trains (the memory benchmark's); try the SLURM requests."""
     try:
         print(start_tracking(config["mlflow"], list(SWEEP.experiments.values())))
+        for cfg in others:
+            sweep = load_sweep(cfg)[1]
+            settings = {**cfg["mlflow"], "experiment": experiment_name(cfg, sweep)}
+            print(start_tracking(settings, list(sweep.experiments.values())))
         requests = slurm_requests()
         if requests:
             print(check_slurm_requests(requests))
@@ -194,10 +230,11 @@ TEST_INPUTS = data_files(layout.split_files([layout.TEST_SPLIT], pca=True))
 # The test split's stored pixels, for the captioned grids: synthetic data only (COCO's images live behind URLs).
 # (a dataset of your own: if you stored them, data/<dataset>/test2014_images.h5)
 _TEST_IMAGES = data_files([layout.images_file(layout.TEST_SPLIT)])
-TEST_IMAGES = _TEST_IMAGES if DATASET == "synthetic" or (DATASET != "coco" and Path(_TEST_IMAGES[0]).exists()) else []
+TEST_IMAGES = _TEST_IMAGES if DATASET in GENERATED or (DATASET != "coco" and Path(_TEST_IMAGES[0]).exists()) else []
 
 
 wildcard_constraints:
     exp=escaped(EXPERIMENTS),
     seed=r"\d+",
     group=escaped(CONFIRMATIONS) or "(?!)",  # (?!): no grid confirms, nothing matches
+    generated=escaped(GENERATED),

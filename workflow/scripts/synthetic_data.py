@@ -5,7 +5,7 @@ run_step(
     "synthetic_data",
     generate,
     out_dir=snakemake.params.out_dir,
-    cfg=SyntheticConfig(**snakemake.params.cfg),
+    cfg=SyntheticConfig.from_section(snakemake.params.section, snakemake.params.cfg),
     log=snakemake.log[0],
     threads=snakemake.threads,
     workers=snakemake.threads,
