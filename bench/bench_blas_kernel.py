@@ -45,7 +45,7 @@ def worker(data: str, out: str, experiment: str, seed: int, tracking: str) -> di
     run, exp = Path(out), json.loads(experiment)
     settings = json.loads(tracking)
     train_run(data, exp, seed, settings, run, progress=False)
-    files = ScoreFiles(run / "scores.json", run / "image_scores.npz", run / "samples.json")
+    files = ScoreFiles(run / "scores.json", run / "image_scores.npz", run / "samples.json", run / "captions.json")
     score_run(data, run / "model.npz", exp, run / "run.json", files, ScoreSettings(n_samples=4))
     return {"kernel": numerics()["blas_kernel"]}
 

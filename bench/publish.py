@@ -37,6 +37,7 @@ FIGURES = {  # NAME -> the command (after `python`) whose stdout is the block
     "bench_kernels": ["bench/bench_kernels.py"],
     "bench_cores": ["bench/bench_cores.py"],
     "bench_metrics": ["bench/bench_metrics.py"],
+    "bench_meteor": ["bench/bench_meteor.py"],
     "bench_decode": ["bench/bench_decode.py", "--repeats", "2"],
     "bench_scst": ["bench/bench_scst.py"],
     "bench_blas_kernel": ["bench/bench_blas_kernel.py"],

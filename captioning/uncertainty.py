@@ -31,8 +31,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .metrics import METRIC_NAMES, N_STATS
-from .ngrams import BLEU_STATS, bleu_from_sums
+from .metrics import METRIC_NAMES, N_STATS, SCORE_COLUMNS, metrics_from_sums, with_meteor
 
 N_RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -65,21 +64,22 @@ class Estimate:
 
 
 def _checked(system: np.ndarray, name: str) -> np.ndarray:
+    """(S, M, N_STATS); statistics without METEOR's columns (S, M, len(SCORE_COLUMNS)) get NaN ones."""
     system = np.asarray(system, dtype=np.float64)
-    if system.ndim != 3 or system.shape[2] != N_STATS or system.shape[0] < 1 or system.shape[1] < 2:
+    widths = (N_STATS, len(SCORE_COLUMNS))
+    if system.ndim != 3 or system.shape[2] not in widths or system.shape[0] < 1 or system.shape[1] < 2:
         raise ValueError(
-            f"{name}: expected per-image statistics of shape (seeds, images >= 2, {N_STATS}), got {system.shape}"
+            f"{name}: expected per-image statistics of shape (seeds, images >= 2, {N_STATS} or "
+            f"{len(SCORE_COLUMNS)}), got {system.shape}"
         )
-    return system
+    return with_meteor(system)
 
 
 def _seed_scores(system: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(S, M, N_STATS) statistics, (B, M) image weights -> (K, S, B): each seed's corpus scores per resample
     (K metrics, :data:`~captioning.metrics.METRIC_NAMES`)."""
     sums = np.einsum("bm,smk->ksb", weights, system)  # (N_STATS, S, B)
-    bleu = bleu_from_sums(np.moveaxis(sums[: len(BLEU_STATS)], 0, -1))  # (S, B, 4)
-    means = sums[len(BLEU_STATS) :] / weights.sum(axis=1)  # (CIDEr-D, ROUGE-L; S, B): means over the drawn images
-    return np.concatenate([np.moveaxis(bleu, -1, 0), means])
+    return metrics_from_sums(sums, weights.sum(axis=1))  # means over the drawn images: B weights broadcast
 
 
 def _seed_mean(scores: np.ndarray, seed_counts: np.ndarray | None) -> np.ndarray:
@@ -168,6 +168,7 @@ def paired_difference(
     dist = _distribution([xa, xb], lambda s, t: s - t, seed, n_resamples, paired_seeds=paired_seeds)
     below, above = (dist <= 0).sum(axis=1), (dist >= 0).sum(axis=1)
     p = np.minimum(1.0, 2 * (np.minimum(below, above) + 1) / (dist.shape[1] + 1))
+    p = np.where(np.isnan(dist).any(axis=1), np.nan, p)  # METEOR without Java: unknown, not significant
     low, high = _interval(dist)
     return Estimate(_estimate(xa) - _estimate(xb), low, high, p)
 

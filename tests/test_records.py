@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from captioning.errors import CaptioningError
-from captioning.metrics import STAT_COLUMNS
+from captioning.metrics import SCORE_COLUMNS
 from captioning.pipeline.records import (
     GridChoice,
     History,
@@ -54,9 +54,9 @@ def test_history_names_what_selection_reads():
 
 def test_image_scores_round_trip(tmp_path):
     stats = {"greedy": np.arange(36, dtype=np.float64).reshape(3, 12)}
-    ImageScores("lstm", 2, np.array([4, 5, 6]), stats, STAT_COLUMNS).write(tmp_path / "s.npz")
+    ImageScores("lstm", 2, np.array([4, 5, 6]), stats, SCORE_COLUMNS).write(tmp_path / "s.npz")
     back = ImageScores.read(tmp_path / "s.npz")
-    assert (back.experiment, back.seed, list(back.stats), back.columns) == ("lstm", 2, ["greedy"], STAT_COLUMNS)
+    assert (back.experiment, back.seed, list(back.stats), back.columns) == ("lstm", 2, ["greedy"], SCORE_COLUMNS)
     np.testing.assert_array_equal(back.images, [4, 5, 6])
     np.testing.assert_array_equal(back.stats["greedy"], stats["greedy"])
 
@@ -85,7 +85,7 @@ def test_a_bad_record_is_one_line_naming_the_file(tmp_path, content, message):
 
 def test_a_truncated_or_foreign_image_scores_file_is_one_line(tmp_path):
     good = tmp_path / "good.npz"
-    ImageScores("lstm", 0, np.arange(3), {"greedy": np.zeros((3, 12))}, STAT_COLUMNS).write(good)
+    ImageScores("lstm", 0, np.arange(3), {"greedy": np.zeros((3, 12))}, SCORE_COLUMNS).write(good)
     truncated = tmp_path / "t.npz"
     truncated.write_bytes(good.read_bytes()[:100])
     with pytest.raises(RecordError, match=r"t\.npz: not a readable image_scores record"):
@@ -94,6 +94,6 @@ def test_a_truncated_or_foreign_image_scores_file_is_one_line(tmp_path):
     with pytest.raises(RecordError, match=r"plain\.npz: not a readable image_scores record"):
         ImageScores.read(tmp_path / "plain.npz")
     bad = tmp_path / "bad.npz"
-    ImageScores("lstm", 0, np.arange(3), {"greedy": np.zeros((2, 12))}, STAT_COLUMNS).write(bad)
+    ImageScores("lstm", 0, np.arange(3), {"greedy": np.zeros((2, 12))}, SCORE_COLUMNS).write(bad)
     with pytest.raises(RecordError, match=r"bad\.npz: greedy has shape \(2, 12\), expected \(3, 12\)"):
         ImageScores.read(bad)

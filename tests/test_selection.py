@@ -1,9 +1,11 @@
 """One selection rule for the grid's confirmation step, the results tables and the registry's champion."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from captioning.pipeline.records import GridChoice, History, Scores
+from captioning.meteor import METEOR_STATS
+from captioning.pipeline.records import GridChoice, History, MeteorScores, Scores
 from captioning.pipeline.select import select_point
 from captioning.pipeline.selection import Selection, val_score
 from captioning.pipeline.tables import run_table
@@ -39,7 +41,9 @@ def test_a_grid_whose_metrics_disagree_is_picked_by_the_one_setting_everywhere(t
     select_point(files, "rnn", tmp_path / "choice.json", metric)  # the confirmation step
     assert GridChoice.read(tmp_path / "choice.json").point == best
     assert GridChoice.read(tmp_path / "choice.json").val == pytest.approx({p: v[metric] for p, v in VAL.items()})
-    table = run_table([scores(p, s) for p, s in runs], [history(p, s) for p, s in runs], metric)  # collect
+    meteor = MeteorScores(np.arange(10), {r: {"greedy": np.full((10, 6), np.nan)} for r in runs}, METEOR_STATS)
+    table = run_table([scores(p, s) for p, s in runs], [history(p, s) for p, s in runs], metric, meteor)  # collect
+    assert table["greedy_METEOR"].isna().all()  # no Java when the meteor step ran
     assert set(table["select_metric"]) == {metric}
     assert Selection.by_val(table).best_in_group == {"rnn": best}  # the ★ in summary.md
     table.to_csv(tmp_path / "runs.csv", index=False)

@@ -9,7 +9,7 @@ import pytest
 from captioning.data import layout
 from captioning.data.coco import load_coco_data
 from captioning.errors import DataError
-from captioning.pipeline.records import ImageScores, Samples, Scores
+from captioning.pipeline.records import Captions, ImageScores, Samples, Scores
 from captioning.pipeline.score import ScoreFiles, ScoreSettings, score_run
 from captioning.pipeline.train import train_run
 
@@ -72,7 +72,7 @@ def test_scoring_reads_the_test_split_alone(small_dataset, tmp_path, tracking):
     for path in files_of(data, layout.TRAINING_SPLITS):
         if layout.VOCAB_FILE not in path.name:
             path.unlink(missing_ok=True)
-    out = {k: tmp_path / f"out/{k}" for k in ("scores.json", "image_scores.npz", "samples.json")}
+    out = {k: tmp_path / f"out/{k}" for k in ("scores.json", "image_scores.npz", "samples.json", "captions.json")}
     files = ScoreFiles(*out.values())
     score_run(data, run / "model.npz", EXPERIMENT, run / "run.json", files, ScoreSettings(n_samples=4))
     scores = Scores.read(out["scores.json"])
@@ -82,6 +82,9 @@ def test_scoring_reads_the_test_split_alone(small_dataset, tmp_path, tracking):
     np.testing.assert_array_equal(image_scores.images, np.arange(20))
     stats = image_scores.stats
     assert set(stats) == {"greedy", "beam"} and stats["greedy"].shape == (20, 12)
+    captions = Captions.read(out["captions.json"])  # every caption, for the meteor step
+    assert captions.images == list(range(20)) and captions.labels == {"greedy": "greedy", "beam": "beam2"}
+    assert [s["greedy"] for s in Samples.read(out["samples.json"]).samples] == captions.captions["greedy"][:4]
     test = load_coco_data(data, splits=("test",))
     samples = Samples.read(out["samples.json"])
     assert (samples.experiment, samples.seed) == (EXPERIMENT["name"], 0)

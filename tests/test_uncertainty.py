@@ -11,6 +11,9 @@ from captioning.uncertainty import MIN_SEEDS, paired_difference, power, score_in
 
 WORDS = "a red blue green circle square triangle on left right of the big small".split()
 B4, CIDER = METRIC_NAMES.index("BLEU-4"), METRIC_NAMES.index("CIDEr-D")
+# The simulated captions carry no METEOR statistics (its scores are NaN; the jar's own tests: test_meteor.py):
+# the assertions below hold for the other metrics.
+K = [k for k, m in enumerate(METRIC_NAMES) if m != "METEOR"]
 
 
 def sentence(rng) -> str:
@@ -53,7 +56,7 @@ def test_interval_brackets_the_estimate_and_is_seeded():
     est = score_interval(stats, seed=5, n_resamples=500)
     per_seed = [corpus_bleu(refs, system(refs, 0.6, s))[3] for s in (10, 11)]
     assert est.value[B4] == pytest.approx(np.mean(per_seed), rel=1e-12)  # the mean over seeds of corpus BLEU-4
-    assert np.all(est.low < est.value) and np.all(est.value < est.high)
+    assert np.all(est.low[K] < est.value[K]) and np.all(est.value[K] < est.high[K])
     assert 0.01 < est.high[B4] - est.low[B4] < 0.2
     again = score_interval(stats, seed=5, n_resamples=500)
     np.testing.assert_array_equal(again.low, est.low)
@@ -64,9 +67,9 @@ def test_identical_systems_give_zero_difference_and_p_one():
     refs = corpus(200, 4)
     stats = image_stats(refs, system(refs, 0.5, 1))[None]
     d = paired_difference(stats, stats, seed=0, n_resamples=500)
-    np.testing.assert_array_equal(d.value, 0.0)
-    assert np.all(d.low <= 0) and np.all(d.high >= 0)
-    np.testing.assert_array_equal(d.p, 1.0)
+    np.testing.assert_array_equal(d.value[K], 0.0)
+    assert np.all(d.low[K] <= 0) and np.all(d.high[K] >= 0)
+    np.testing.assert_array_equal(d.p[K], 1.0)
 
 
 def test_systems_of_equal_quality_give_an_interval_containing_zero():
@@ -104,8 +107,8 @@ def test_intervals_cover_the_population_value_at_about_the_nominal_rate():
         sample = population[rng.choice(len(population), size=200, replace=False)][None]
         est = score_interval(sample, seed=k, n_resamples=400)
         covered += (est.low <= truth) & (truth <= est.high)
-    rate = covered / draws
-    assert np.all((0.89 <= rate) & (rate <= 0.99)), dict(zip(METRIC_NAMES, rate, strict=True))
+    rate = covered[K] / draws
+    assert np.all((0.89 <= rate) & (rate <= 0.99)), dict(zip([METRIC_NAMES[k] for k in K], rate, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +142,8 @@ def test_two_level_intervals_cover_training_and_image_noise(trainings, seeds):
     for k in range(200):
         est = score_interval(draw(pool, k, seeds)[0], seed=k, n_resamples=400)
         covered += (est.low <= truth) & (truth <= est.high)
-    rate = covered / 200
-    assert np.all((0.89 <= rate) & (rate <= 0.995)), dict(zip(METRIC_NAMES, rate, strict=True))
+    rate = covered[K] / 200
+    assert np.all((0.89 <= rate) & (rate <= 0.995)), dict(zip([METRIC_NAMES[k] for k in K], rate, strict=True))
 
 
 def test_equal_systems_differ_significantly_at_the_nominal_rate_only_with_three_seeds_a_side(trainings):
@@ -152,7 +155,7 @@ def test_equal_systems_differ_significantly_at_the_nominal_rate_only_with_three_
         false = np.zeros(len(METRIC_NAMES))
         for k in range(200):
             false += paired_difference(*draw(pool, k, seeds), seed=k, n_resamples=400).p < 0.05
-        rates[seeds] = false / 200
+        rates[seeds] = false[K] / 200
     assert np.all(rates[1][1:] > 0.2), rates
     assert np.all(rates[3] <= 0.09), rates
 
@@ -161,7 +164,7 @@ def test_one_seed_gets_its_image_interval_and_no_spread(trainings):
     pool, _ = trainings
     one = pool[:1, :200]
     est = score_interval(one, seed=3, n_resamples=300)
-    assert np.all(est.low < est.value) and np.all(est.value < est.high)
+    assert np.all(est.low[K] < est.value[K]) and np.all(est.value[K] < est.high[K])
     assert np.isnan(seed_spread(one)).all()
     per_seed = np.array([metrics_of(p.T) for p in pool[:4, :200]])
     np.testing.assert_allclose(seed_spread(pool[:4, :200]), per_seed.std(axis=0, ddof=1), rtol=1e-12)
@@ -263,8 +266,8 @@ def test_power_against_a_plain_reference(trainings):
     np.testing.assert_allclose(p.image, image, rtol=0.2)  # two bootstraps of 500 resamples
     np.testing.assert_allclose(p.mde, 2.8016 * np.sqrt(p.image + p.seeds_now), rtol=1e-4)
     need = p.seeds_needed(p.mde)
-    assert np.all(need <= 4) and np.all(need >= MIN_SEEDS)  # what 3 and 4 seeds detect needs no more
-    assert np.all(np.isinf(p.seeds_needed(0.5 * 2.8016 * np.sqrt(p.image))))
+    assert np.all(need[K] <= 4) and np.all(need[K] >= MIN_SEEDS)  # what 3 and 4 seeds detect needs no more
+    assert np.all(np.isinf(p.seeds_needed(0.5 * 2.8016 * np.sqrt(p.image))[K]))
     paired = power(a, pool[3:6, :300], paired_seeds=True, n_resamples=200)
     diff = per_seed(a) - per_seed(pool[3:6, :300])
     np.testing.assert_allclose(paired.seed_sum, diff.var(axis=1, ddof=1), rtol=1e-10)
@@ -276,7 +279,7 @@ def test_bad_shapes_are_one_line_errors():
     with pytest.raises(ValueError, match=r"score_interval: expected per-image statistics of shape \(seeds, images"):
         score_interval(np.zeros((10, 12)))
     with pytest.raises(
-        ValueError, match=r"expected per-image statistics of shape \(seeds, images >= 2, 12\), got \(1, 10, 11\)"
+        ValueError, match=r"expected per-image statistics of shape \(seeds, images >= 2, 18 or 12\), got \(1, 10, 11\)"
     ):
         score_interval(np.zeros((1, 10, 11)))  # the statistics of another version's scoring
     a = np.zeros((1, 10, 12))

@@ -126,6 +126,42 @@ def test_each_comparison_says_what_it_could_detect(smoke):
     assert parent.data.tags["captioning.vs_init"] == "lstm"
 
 
+def test_meteor_of_every_run_matches_pycocoevalcap_on_its_captions(smoke):
+    """One meteor job scores the sweep's captions: each run's METEOR in runs.csv and on its MLflow run equals
+    pycocoevalcap's on the captions it wrote, and summary.md shows METEOR with its interval (.ci/run installs
+    Java; without it the column reads –, as test_meteor.py checks)."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    from captioning.data.dataset import open_dataset
+    from captioning.data.references import split_references
+
+    if shutil.which("java") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("METEOR needs Java (CI=true: .ci/run installs it)")
+        pytest.skip("METEOR needs Java (apt-get install default-jre-headless)")
+    work = smoke.work
+    results, runs = work / "smoke/results/synthetic/smoke", work / "smoke/runs/synthetic/smoke"
+    data = open_dataset(work / "smoke/data/synthetic", splits=("test",)).data
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
+    jar = Meteor()
+    table = {(r["experiment"], r["seed"]): r for r in csv.DictReader((results / "runs.csv").open())}
+    for exp, seed in [("lstm", "1"), ("rnn-h32", "0")]:
+        captions = json.loads((runs / f"{exp}/seed{seed}/captions.json").read_text())
+        refs = split_references(data, "test", np.array(captions["images"]))
+        hyps = {i: [c] for i, c in zip(captions["images"], captions["captions"]["greedy"], strict=True)}
+        want, _ = jar.compute_score(refs, hyps)
+        assert float(table[(exp, seed)]["greedy_METEOR"]) == pytest.approx(want, rel=1e-5)
+        run_id = json.loads((runs / f"{exp}/seed{seed}/run.json").read_text())["run_id"]
+        assert client.get_run(run_id).data.metrics["final/test_greedy_METEOR"] == pytest.approx(want, rel=1e-9)
+    md = (results / "summary.md").read_text()
+    assert "| greedy METEOR [95% CI] |" in md and "METEOR is Meteor 1.5" in md
+    row = next(line for line in md.splitlines() if line.startswith("| lstm | lstm | lstm | image | 2 † |"))
+    lstm = float(
+        next(r for r in csv.DictReader((results / "summary.csv").open()) if r["experiment"] == "lstm")["greedy_METEOR"]
+    )
+    assert f"| {lstm:.3f} [" in row
+
+
 def test_smoke_run_writes_non_empty_pngs(smoke):
     work = smoke.work
     pngs = (
@@ -223,8 +259,8 @@ def test_smoke_run_is_tracked_in_mlflow(smoke):
 def test_benchmarks_show_no_oversubscription(smoke):
     work = smoke.work
     tsvs = list((work / "smoke/benchmarks/synthetic").rglob("*.tsv"))
-    assert len(tsvs) == 27  # one per job but `all`, beside the smoke run's logs
-    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 27
+    assert len(tsvs) == 28  # one per job but `all`, beside the smoke run's logs
+    assert len(list((work / "smoke/logs/synthetic").rglob("*.log"))) == 28
     threads = yaml.safe_load((work / "config/config.yaml").read_text())["threads"]
     assert threads == {"train": 1, "data": 2, "default": 1}
     for tsv in tsvs:
@@ -452,7 +488,7 @@ def test_the_smoke_runs_logs_hold_no_warning_from_a_library(smoke):
     """Every job's log: a warning from MLflow, NumPy, pandas or any other library we call is a bug to fix (or an
     entry of ALLOWED_WARNINGS, with the reason)."""
     logs = sorted((smoke.work / "smoke/logs").rglob("*.log"))
-    assert len(logs) == 27
+    assert len(logs) == 28
     found = [
         f"{log.relative_to(smoke.work)}: {line.strip()[:200]}"
         for log in logs

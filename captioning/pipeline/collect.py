@@ -18,7 +18,7 @@ from ..data.dataset import load_images
 from ..metrics import METRIC_NAMES
 from ..uncertainty import CONFIDENCE, N_RESAMPLES
 from .plots import caption_grid, loss_comparison, metric_bars, seed_scores
-from .records import DECODERS, History, HumanAgreement, RunRecord, Samples, Scores
+from .records import DECODERS, History, HumanAgreement, MeteorScores, RunRecord, Samples, Scores
 from .report import interval, markdown, numerics_section, replaced_section
 from .selection import Selection
 from .tables import COMPARED, HEADLINE_DECODER, experiment_table, image_statistics, run_table
@@ -46,6 +46,7 @@ def before_after(out_dir: Path, table: pd.DataFrame, runs: pd.DataFrame, samples
 def collect(
     score_files,
     image_score_files,
+    meteor_file,
     history_files,
     run_files,
     sample_files,
@@ -62,7 +63,8 @@ def collect(
     """Tables and plots over all runs; per experiment, its first seed's loss curve and caption grid.
 
     ``score_files``, ``image_score_files``, ``history_files``, ``run_files``, ``sample_files``,
-    ``loss_plot_files`` and ``grid_files`` are per run, in the same order; the first
+    ``loss_plot_files`` and ``grid_files`` are per run, in the same order (``meteor_file``: all runs'
+    METEOR statistics, from the meteor step); the first
     seed's PNGs are copied rather than drawn again. Runs are compared by their val
     ``select_metric`` (:func:`~captioning.pipeline.selection.val_score`). ``images_file``
     (the test split's stored pixels; None for COCO) shows each self-critical
@@ -71,11 +73,13 @@ def collect(
     """
     out = Path(out_dir)
     histories = [History.read(p) for p in history_files]
-    runs = run_table([Scores.read(p) for p in score_files], histories, select_metric)
+    meteor = MeteorScores.read(meteor_file)
+    runs = run_table([Scores.read(p) for p in score_files], histories, select_metric, meteor)
     agreement = HumanAgreement.read(human_file)
     human = {"n_images": agreement.n_images, **agreement.scores}
     selection = Selection.by_val(runs)
-    table = experiment_table(runs, image_statistics(runs, image_score_files), selection, n_resamples, seed, detect)
+    stats = image_statistics(runs, image_score_files, meteor)
+    table = experiment_table(runs, stats, selection, n_resamples, seed, detect)
     with atomic_path(out / "runs.csv") as tmp:
         runs.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out / "summary.csv") as tmp:

@@ -5,6 +5,8 @@
 * ``scores.json``, :class:`Scores`: score -> collect, register
 * ``image_scores.npz``, :class:`ImageScores`: score -> collect
 * ``samples.json``, :class:`Samples`: score -> collect (and the run's MLflow artifacts)
+* ``captions.json``, :class:`Captions`: score -> meteor
+* ``meteor.npz``, :class:`MeteorScores`: meteor -> collect
 * ``human_agreement.json``, :class:`HumanAgreement`: human_ceiling -> collect
 * ``selection/<grid>.json``, :class:`GridChoice`: select -> the workflow (which point trains ``confirm_seeds``)
 * ``.resume/state.json``, :class:`ResumeState`: train -> train (an interrupted run)
@@ -166,6 +168,61 @@ class Samples(_JsonRecord):
 
 
 @dataclass(frozen=True)
+class Captions(_JsonRecord):
+    """A run's captions of every test image it was scored on, per decoder, in the order of ``images``."""
+
+    KIND: ClassVar[str] = "captions"
+
+    experiment: str
+    seed: int
+    images: list  # [int] test image indices
+    captions: dict  # {decoder: [str]}
+    labels: dict  # {decoder: how its metrics are named on MLflow: greedy, beam<k>}
+
+
+@dataclass(frozen=True)
+class MeteorScores:
+    """Every run's METEOR statistics per test image (:data:`captioning.meteor.METEOR_STATS`), NaN where Java
+    was missing: {(experiment, seed): {decoder: (M, C)}}, images in the order of ``images``."""
+
+    images: np.ndarray  # (M,) test image indices
+    runs: dict  # {(experiment, seed): {decoder: (M, C) float64}}
+    columns: tuple  # (C,) names
+
+    def write(self, path) -> None:
+        keys = [(exp, seed, d) for (exp, seed), by_decoder in self.runs.items() for d in by_decoder]
+        header = {"format": _format("meteor"), "columns": list(self.columns), "runs": keys}
+        arrays = {f"s{k}": self.runs[(exp, seed)][d] for k, (exp, seed, d) in enumerate(keys)}
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, __header__=np.array(json.dumps(header)), images=self.images, **arrays)
+
+    @classmethod
+    def read(cls, path) -> MeteorScores:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                header = json.loads(str(f["__header__"]))
+                arrays = {k: f[k] for k in f.files if k != "__header__"}
+        except FileNotFoundError:
+            raise RecordError(f"{path}: meteor record not found") from None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise RecordError(f"{path}: not a readable meteor record ({err})") from None
+        if header.get("format") != _format("meteor"):
+            raise RecordError(f"{path}: format {header.get('format')!r}, expected {_format('meteor')!r}")
+        images, columns, runs = arrays["images"], tuple(header["columns"]), {}
+        for k, (exp, seed, d) in enumerate(header["runs"]):
+            runs.setdefault((exp, int(seed)), {})[d] = arrays[f"s{k}"]
+        for (exp, seed), by_decoder in runs.items():
+            for d, s in by_decoder.items():
+                if s.shape != (len(images), len(columns)):
+                    raise RecordError(
+                        f"{path}: {exp} seed {seed} {d} has shape {s.shape}, expected ({len(images)}, {len(columns)})"
+                    )
+        return cls(images, runs, columns)
+
+
+@dataclass(frozen=True)
 class HumanAgreement(_JsonRecord):
     """The test references' leave-one-out agreement with each other (COCO's human baseline)."""
 
@@ -192,7 +249,7 @@ class GridChoice(_JsonRecord):
 @dataclass(frozen=True)
 class ImageScores:
     """The per-image statistics behind a run's scores, {decoder: (M, C)}, for intervals over images; ``columns``
-    names the C statistics (:data:`captioning.metrics.STAT_COLUMNS` when it was scored)."""
+    names the C statistics (:data:`captioning.metrics.SCORE_COLUMNS` when it was scored)."""
 
     experiment: str
     seed: int

@@ -10,7 +10,7 @@ from ..metrics import METRIC_NAMES
 from ..uncertainty import MIN_SEEDS, POWER
 from .records import DECODERS, RunRecord
 from .selection import Selection
-from .tables import COMPARED, HEADLINE_DECODER
+from .tables import COMPARED, HEADLINE_DECODER, WITH_INTERVALS
 
 REWARD_FIRST = ("CIDEr-D", *(m for m in COMPARED if m != "CIDEr-D"))  # a self-critical comparison's order
 HEADLINE_METRICS = ("BLEU-4", "CIDEr-D")  # the headline's differences, its verdict on the first
@@ -52,7 +52,7 @@ def _needed(n) -> str:
     return "∞" if n == float("inf") else str(int(n))
 
 
-def _mde(value) -> str:
+def _value(value) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.3f}"
 
 
@@ -64,7 +64,7 @@ def power_cells(row, prefix: str, metrics, n_resamples: int) -> list[str]:
         for x in (
             interval(row, f"{prefix}{m}", True),
             _p(row[f"{prefix}{m}_p"], n_resamples),
-            _mde(row.get(f"{prefix}{m}_mde")),
+            _value(row.get(f"{prefix}{m}_mde")),
             _needed(row.get(f"{prefix}{m}_seeds_needed")),
         )
     ]
@@ -119,17 +119,17 @@ def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples
     head = (
         ["group", "experiment", "cell", "features", "seeds", f"val {select} (selection)"]
         + [f"greedy {m}" for m in METRIC_NAMES[:3]]
-        + [f"greedy {m} [95% CI]" for m in COMPARED]
-        + [f"beam {m} [95% CI]" for m in COMPARED]
+        + [f"greedy {m} [95% CI]" for m in WITH_INTERVALS]
+        + [f"beam {m} [95% CI]" for m in WITH_INTERVALS]
     )
     scores = []
     for exp, r in rows.iterrows():
         name = f"**{exp}** ★" if r["best_in_group"] and (table["group"] == r["group"]).sum() > 1 else exp
         cells = [r["group"], name, r["cell_type"], r["features"], _seeds(r["seeds"]), f"{r['val_select']:.3f}"]
         cells += [f"{r[f'greedy_{m}']:.3f}" for m in METRIC_NAMES[:3]]
-        scores.append(cells + [interval(r, f"{d}_{m}") for d in DECODERS for m in COMPARED])
+        scores.append(cells + [interval(r, f"{d}_{m}") for d in DECODERS for m in WITH_INTERVALS])
     human_row = ["human agreement", "(leave-one-out)", "–", "–", "–", "–"]
-    scores.append(human_row + [f"{human[m]:.3f}" for m in (*METRIC_NAMES[:3], *COMPARED * 2)])
+    scores.append(human_row + [_value(human.get(m)) for m in (*METRIC_NAMES[:3], *WITH_INTERVALS * 2)])
     lines = md_table(head, scores)
     comp_head = ["experiment", "against", "seeds", *power_head(COMPARED, detect)]
     comparisons = []
@@ -144,7 +144,7 @@ def markdown(table: pd.DataFrame, selection: Selection, human: dict, n_resamples
         f"{n_images} test images, never read by training or selection. Selection (early stopping, the best "
         f"epoch, the best point of each grid, marked ★) used val only, by {select}. Scores are the mean over "
         f"seeds; [95% CI] is a two-level percentile bootstrap over the seeds and the test images "
-        f"({n_resamples} resamples). {FEW_SEEDS}\n\n"
+        f"({n_resamples} resamples). {FEW_SEEDS} {METEOR_NOTE}\n\n"
         + "\n".join(lines)
         + "\n\n"
         + noise_table(rows)
@@ -163,6 +163,10 @@ POWER_NOTE = (
     f"Detectable Δ: the smallest true difference these seeds and test images detect at the 5% level with "
     f"{POWER:.0%} power; seeds a side: how many would detect the Δ named at the top of the column (at least "
     f"{MIN_SEEDS}; ∞: the test images' noise alone hides it; –: one seed on a side, seed noise unmeasured)."
+)
+METEOR_NOTE = (
+    "METEOR is Meteor 1.5 (pycocoevalcap's jar, English, normalised); it reads – where Java is missing "
+    "(apt-get install default-jre-headless), and the human agreement has none."
 )
 FEW_SEEDS = f"† fewer than {MIN_SEEDS} seeds: with 1 seed the interval holds test-image noise only."
 

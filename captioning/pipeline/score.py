@@ -1,5 +1,8 @@
 """The score step: decode the test split greedily and with beam search, score it per image, record samples.
 
+Every caption goes to ``captions.json`` too, for the meteor step, which scores all runs' captions in
+one METEOR process (:mod:`captioning.pipeline.meteor`).
+
 Only this step and the human ceiling read the test split; training and selection never do. The
 samples' captioned grid is drawn by the collect step, which alone reads the stored pixels.
 """
@@ -15,11 +18,11 @@ from ..data import layout
 from ..data.dataset import Dataset, open_dataset
 from ..data.references import eval_images, split_references
 from ..evaluation import RANDOM_REFERENCE_BLEU, caption_health, decode_images, evaluate_model
-from ..metrics import STAT_COLUMNS, corpus_scores, image_stats
+from ..metrics import SCORE_COLUMNS, corpus_scores, image_stats
 from .experiment import Experiment, blind
 from .lineage import log_dataset
 from .mlflow_model import log_captioner
-from .records import DECODERS, ImageScores, RunRecord, Samples, Scores
+from .records import DECODERS, Captions, ImageScores, RunRecord, Samples, Scores
 from .tracking import OUTAGE_WAIT, MlflowRun, check_uri
 
 SPLIT = layout.TEST_SPLIT
@@ -32,6 +35,7 @@ class ScoreFiles:
     scores: Path  # scores.json (records.Scores)
     image_scores: Path  # image_scores.npz (records.ImageScores)
     samples: Path  # samples.json: the first images' references and captions
+    captions: Path  # captions.json (records.Captions): every caption, for the meteor step
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def _compute(model, data, exp: Experiment, seed: int, images, settings: ScoreSet
         {"image": int(i), "gt": refs[int(i)], **{d: hyps.get(d, {}).get(int(i)) for d in DECODERS}}
         for i in images[: settings.n_samples]
     ]
-    return stats, corpus, reference_bleu, samples, caption_health(hyps["greedy"], settings.max_length)
+    return hyps, stats, corpus, reference_bleu, samples, caption_health(hyps["greedy"], settings.max_length)
 
 
 def _label(exp: Experiment, decoder: str) -> str:
@@ -121,9 +125,12 @@ def score_run(
     model, _ = load_model(model_path)
     images = eval_images(data, SPLIT, settings.max_images)
     settings = replace(settings, max_length=settings.max_length or data[f"{SPLIT}_captions"].shape[1] - 1)
-    stats, corpus, reference_bleu, samples, health = _compute(model, data, exp, seed, images, settings)
-    ImageScores(exp.name, seed, images, stats, STAT_COLUMNS).write(files.image_scores)
+    hyps, stats, corpus, reference_bleu, samples, health = _compute(model, data, exp, seed, images, settings)
+    ImageScores(exp.name, seed, images, stats, SCORE_COLUMNS).write(files.image_scores)
     Samples(exp.name, seed, samples).write(files.samples)
+    captions = {d: [h[int(i)] for i in images] for d, h in hyps.items()}
+    labels = {d: _label(exp, d) for d in hyps}
+    Captions(exp.name, seed, [int(i) for i in images], captions, labels).write(files.captions)
     check_uri(record.tracking_uri, wait=OUTAGE_WAIT)
     run = MlflowRun(record.tracking_uri, run_id=record.run_id, reopen=False)  # stays FINISHED
     _log_scores(run, exp, corpus, reference_bleu)

@@ -11,13 +11,15 @@ import pandas as pd
 
 from ..errors import CaptioningError
 from ..evaluation import RANDOM_REFERENCE_BLEU
-from ..metrics import METRIC_NAMES, STAT_COLUMNS
+from ..meteor import METEOR, METEOR_STATS, meteor_from_sums
+from ..metrics import METRIC_NAMES, SCORE_COLUMNS, with_meteor
 from ..provenance import describe
 from ..uncertainty import Estimate, Power, paired_difference, power, score_interval
-from .records import DECODERS, History, ImageScores, Scores
+from .records import DECODERS, History, ImageScores, MeteorScores, Scores
 from .selection import Selection, val_score
 
-COMPARED = ("BLEU-4", "CIDEr-D", "ROUGE-L")  # the metrics with intervals and paired comparisons (greedy captions)
+COMPARED = ("BLEU-4", "CIDEr-D", "ROUGE-L")  # the metrics with paired comparisons (greedy captions)
+WITH_INTERVALS = (*COMPARED, METEOR)  # the metrics summary.md shows with intervals
 COMPARISONS = ("best", "blind", "init")  # a row's vs_<name>_ columns: against the best, the blind, its start
 HEADLINE_DECODER = "greedy"  # every experiment has it, whatever its beam width
 
@@ -26,9 +28,9 @@ class CollectError(CaptioningError, ValueError):
     """The runs to collect do not fit together."""
 
 
-def run_table(scores: list[Scores], histories: list[History], select_metric: str) -> pd.DataFrame:
-    """One row per run: its val score for selection (``select_metric``), test metrics of each decoder, the
-    random-reference BLEU-1, epochs, time."""
+def run_table(scores: list[Scores], histories: list[History], select_metric: str, meteor: MeteorScores) -> pd.DataFrame:
+    """One row per run: its val score for selection (``select_metric``), test metrics of each decoder (METEOR
+    from ``meteor``), the random-reference BLEU-1, epochs, time."""
     by_run = {(h.experiment, h.seed): h for h in histories}
     rows = []
     for s in scores:
@@ -47,9 +49,12 @@ def run_table(scores: list[Scores], histories: list[History], select_metric: str
             "val_select": val_score(h, select_metric),  # one metric for every run, whatever chose its epoch
             **{f"health_{k}": v for k, v in s.health.items()},
         }
+        own = _meteor_of(meteor, s.experiment, s.seed)
         for decoder in DECODERS:
             for m in METRIC_NAMES:
                 row[f"{decoder}_{m}"] = s.decoders.get(decoder, {}).get(m, float("nan"))
+            if decoder in s.decoders:
+                row[f"{decoder}_{METEOR}"] = float(meteor_from_sums(own[decoder].sum(axis=0)))
         row[RANDOM_REFERENCE_BLEU] = s.random_reference_bleu
         row["best_epoch"] = h.best_epoch
         row["train_seconds"] = h.seconds
@@ -58,21 +63,33 @@ def run_table(scores: list[Scores], histories: list[History], select_metric: str
     return pd.DataFrame(rows).sort_values(["group", "experiment", "seed"]).reset_index(drop=True)
 
 
-def image_statistics(runs: pd.DataFrame, image_score_files) -> dict[str, dict[str, np.ndarray]]:
-    """{experiment: {decoder: (S, M, N_STATS)}}, seeds in run-table order; every run must score the same images
-    with the same statistics."""
+def _meteor_of(meteor: MeteorScores, experiment: str, seed: int) -> dict:
+    """{decoder: (M, len(METEOR_STATS))} of one run."""
+    if meteor.columns != METEOR_STATS:
+        raise CollectError(f"collect: the METEOR statistics are {list(meteor.columns)}, not {list(METEOR_STATS)}")
+    if (experiment, seed) not in meteor.runs:
+        raise CollectError(f"collect: no METEOR statistics for {experiment} seed {seed}; rerun the meteor step")
+    return meteor.runs[(experiment, seed)]
+
+
+def image_statistics(runs: pd.DataFrame, image_score_files, meteor: MeteorScores) -> dict[str, dict[str, np.ndarray]]:
+    """{experiment: {decoder: (S, M, N_STATS)}}, seeds in run-table order: each run's statistics from the score
+    step with its METEOR statistics beside them; every run must score the same images with the same statistics."""
     by_run, images = {}, None
     for path in image_score_files:
         record = ImageScores.read(path)
-        if record.columns != STAT_COLUMNS:
+        if record.columns != SCORE_COLUMNS:
             raise CollectError(
-                f"collect: {path} holds the statistics {list(record.columns)}, not {list(STAT_COLUMNS)}; rescore it"
+                f"collect: {path} holds the statistics {list(record.columns)}, not {list(SCORE_COLUMNS)}; rescore it"
             )
         if images is None:
             images = record.images
         elif not np.array_equal(record.images, images):
             raise CollectError(f"collect: {path} scores other test images than {image_score_files[0]}")
-        by_run[(record.experiment, record.seed)] = record.stats
+        if not np.array_equal(meteor.images, images):
+            raise CollectError(f"collect: the METEOR statistics are of other test images than {path}")
+        own = _meteor_of(meteor, record.experiment, record.seed)
+        by_run[(record.experiment, record.seed)] = {d: with_meteor(s, own[d]) for d, s in record.stats.items()}
     out = {}
     for exp, rows in runs.groupby("experiment", sort=False):
         per_seed = [by_run[(exp, int(seed))] for seed in rows["seed"]]

@@ -6,6 +6,7 @@ from pathlib import Path
 from captioning.data import layout, scenes
 from captioning.data.synthetic import SyntheticConfig
 from captioning.errors import CaptioningError
+from captioning.meteor import java
 from captioning.pipeline.code import source_files
 from captioning.pipeline.config import load_yaml, validate_file, validate_sweep
 from captioning.pipeline.experiment import Sweep, check_memory

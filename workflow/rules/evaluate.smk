@@ -1,4 +1,5 @@
-# Step 4: decode and score the test split for every run; the human-agreement ceiling on test.
+# Step 4: decode and score the test split for every run; METEOR for all of them at once (one Java
+# process per sweep); the human-agreement ceiling on test.
 
 
 rule score:
@@ -12,6 +13,7 @@ rule score:
         scores=run_path("scores.json"),
         image_scores=run_path("image_scores.npz"),
         samples=run_path("samples.json"),
+        captions=run_path("captions.json"),
     log:
         log("score/{exp}/seed{seed}"),
     benchmark:
@@ -30,6 +32,31 @@ rule score:
         max_images=config["evaluation"]["max_images"],
     script:
         "../scripts/score.py"
+
+
+# Every run's captions through METEOR's jar, which takes 5 s and 1 GB to start: once for the sweep.
+# Its java is a parameter, so installing Java (or another one) scores again.
+rule meteor:
+    input:
+        data=TEST_INPUTS,
+        captions=all_runs("captions.json"),
+        runs=all_runs("run.json"),
+        code=code("captioning.pipeline.meteor"),
+    output:
+        f"{RUNS}/meteor.npz",
+    log:
+        log("meteor"),
+    benchmark:
+        bench("meteor")
+    threads: 1
+    resources:
+        mem_mb=scaled(3000),  # the jar's -Xmx2G and the JVM around it
+        runtime=scaled(30),
+    params:
+        data_dir=parent("data"),
+        java=java() or "none",
+    script:
+        "../scripts/meteor.py"
 
 
 # Per run, its figures: drawn from its records (and the test pixels), so an edit of a figure redraws only.

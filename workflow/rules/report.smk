@@ -6,6 +6,7 @@ rule collect:
     input:
         scores=all_runs("scores.json"),
         image_scores=all_runs("image_scores.npz"),
+        meteor=rules.meteor.output[0],
         histories=all_runs("history.json"),
         runs=all_runs("run.json"),
         samples=all_runs("samples.json"),

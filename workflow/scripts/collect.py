@@ -9,6 +9,7 @@ run_step(
     threads=snakemake.threads,
     score_files=i.scores,
     image_score_files=i.image_scores,
+    meteor_file=i.meteor,
     history_files=i.histories,
     run_files=i.runs,
     sample_files=i.samples,

@@ -11,7 +11,7 @@ run_step(
     model_path=snakemake.input.model,
     experiment=p.experiment,
     run_json=snakemake.input.run,
-    files=ScoreFiles(o.scores, o.image_scores, o.samples),
+    files=ScoreFiles(o.scores, o.image_scores, o.samples, o.captions),
     settings=ScoreSettings(p.n_samples, p.max_length, p.max_images),
     dataset_source=p.dataset_source,
     confirm=p.confirm,
