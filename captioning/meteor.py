@@ -132,7 +132,8 @@ def _row(raw: np.ndarray) -> np.ndarray:
 
 def meteor_stats(refs: dict, hyps_list: list[dict], progress: bool = False) -> list[np.ndarray]:
     """Per caption set of ``hyps_list`` ({image: caption}), its (M, len(METEOR_STATS)) statistics against
-    ``refs`` ({image: [reference, ...]}), images in its order; one jar scores them all.
+    ``refs`` ({image: [reference, ...]}), images in its order; one jar scores them all, each distinct
+    (image, caption) pair once (runs, seeds and decoders often agree).
 
     Without Java every row is NaN, and one log line says how to install it.
     """
@@ -144,20 +145,16 @@ def meteor_stats(refs: dict, hyps_list: list[dict], progress: bool = False) -> l
     if executable is None:
         log.warning(JAVA_HINT)
         return [np.full((len(h), len(METEOR_STATS)), np.nan) for h in hyps_list]
+    pairs = list(dict.fromkeys(pair for hyps in hyps_list for pair in hyps.items()))
     process = _Jar(executable)
-    bar = tqdm(total=sum(map(len, hyps_list)), disable=not progress, unit="caption", desc="METEOR")
     try:
-        out = []
-        for hyps in hyps_list:
-            rows = np.empty((len(hyps), len(METEOR_STATS)))
-            for k, (i, caption) in enumerate(hyps.items()):
-                rows[k] = _row(process.stats(refs[i], caption))
-                bar.update()
-            out.append(rows)
-        return out
+        known = {
+            pair: _row(process.stats(refs[pair[0]], pair[1]))
+            for pair in tqdm(pairs, disable=not progress, unit="caption", desc="METEOR")
+        }
     finally:
-        bar.close()
         process.close()
+    return [np.array([known[pair] for pair in hyps.items()]).reshape(-1, len(METEOR_STATS)) for hyps in hyps_list]
 
 
 def meteor_from_sums(sums: np.ndarray) -> np.ndarray:

@@ -38,9 +38,14 @@ def scored():
     """Standard and memory captions, with a caption equal to a reference, one sharing no word, an empty one."""
     refs, hyps = captions(120, "standard", 0)
     hyps[3], hyps[4], hyps[5] = refs[3][2], "zebra", ""
+    shared = {i: refs[i][0] if i % 2 else h for i, h in hyps.items()}  # half its pairs scored once for both
     mrefs, mhyps = captions(40, "memory", 1)
-    standard, memory = meteor_stats(refs, [hyps]), meteor_stats(mrefs, [mhyps])
-    return {"standard": (refs, hyps, standard[0]), "memory": (mrefs, mhyps, memory[0])}
+    standard, memory = meteor_stats(refs, [hyps, shared]), meteor_stats(mrefs, [mhyps])
+    return {
+        "standard": (refs, hyps, standard[0]),
+        "shared": (refs, shared, standard[1]),
+        "memory": (mrefs, mhyps, memory[0]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,7 @@ def reference():
 
 @pytest.mark.slow
 @java_only
-@pytest.mark.parametrize("style", ["standard", "memory"])
+@pytest.mark.parametrize("style", ["standard", "shared", "memory"])
 def test_each_image_and_the_corpus_match_pycocoevalcap(scored, reference, style):
     refs, hyps, stats = scored[style]
     want, each = reference(refs, hyps)

@@ -57,6 +57,7 @@ def meteor_runs(data_dir, caption_files, run_files, out_npz, progress: bool = Tr
         scores[f"{c.experiment} seed {c.seed}"] = by_decoder["greedy"]
     best = max(scores, key=scores.get)
     return (
-        f"METEOR of {len(captions)} runs on {len(images)} {SPLIT} images ({sum(map(len, hyps))} captions): "
+        f"METEOR of {len(captions)} runs on {len(images)} {SPLIT} images ({sum(map(len, hyps))} captions, "
+        f"{len({p for h in hyps for p in h.items()})} distinct): "
         f"greedy {min(scores.values()):.3f} to {scores[best]:.3f} ({best})"
     )
