@@ -89,6 +89,17 @@ def test_hand_computed_bleu_with_brevity_penalty():
     assert b[3] == pytest.approx(1e-6**0.25 * bp, rel=1e-6)
 
 
+def test_notebook_bleu_score_equals_nltk_bitwise():
+    """Random captions of a small vocabulary (many repeats, clipping, brevity both ways, no overlap, empty ones)
+    and special tokens: BLEU_score == nltk's sentence_bleu with weights [1], to the last bit."""
+    rng = np.random.default_rng(5)
+    words = ["a", "cat", "dog", "on", "mat", "the", "<UNK>", "<END>"]
+    for _ in range(2000):
+        gt, sample = (" ".join(rng.choice(words, rng.integers(0, 12))) for _ in range(2))
+        ref, hyp = ([w for w in x.split(" ") if w not in ("<UNK>", "<END>")] for x in (gt, sample))
+        assert BLEU_score(gt, sample) == float(sentence_bleu([ref], hyp, weights=[1])), (gt, sample)
+
+
 def test_notebook_bleu_score_semantics():
     gt = "<START> a cat sat on a mat <END>"
     sample = "<START> a cat <UNK> <END>"
