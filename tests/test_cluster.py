@@ -120,7 +120,7 @@ def test_every_job_but_the_local_rules_went_through_sbatch(cluster, smoke_on_slu
         line.split() for line in plan.stdout.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line.strip()
     )
     remote = sum(int(n) for rule, n in counts.items() if rule not in LOCAL)
-    assert remote == 18  # synthetic_data, pca, gradcheck, human_ceiling, 7 x train, 7 x score
+    assert remote == 19  # synthetic_data, pca, gradcheck, human_ceiling, 7 x train, 7 x score, meteor
     finished = jobs_in(slurm, work)
     assert len(finished) == remote, finished
     assert {j["JobState"] for j in finished} == {"COMPLETED"} and {j["Partition"] for j in finished} == {"debug"}
@@ -247,7 +247,7 @@ def test_a_new_tracking_server_gets_only_new_runs_and_nothing_retrains(cluster, 
     sweep_path.write_text(yaml.safe_dump(sweep))
     try:
         res = on_slurm(work, env=env)
-        assert sorted(submitted_rules(res)) == ["score", "train"]  # lstm seed 2 only
+        assert sorted(submitted_rules(res)) == ["meteor", "score", "train"]  # lstm seed 2, and METEOR
         new = MlflowClient(tracking_uri=second.uri)
         runs = new.search_runs([new.get_experiment_by_name("smoke-synthetic").experiment_id], filter_string=SEEDS)
         assert [r.info.run_name for r in runs] == ["lstm-seed2"] and runs[0].info.status == "FINISHED"

@@ -111,9 +111,10 @@ def test_missing_references_are_named():
 
 def test_meteor_scores_round_trip_and_bad_files_are_one_line(tmp_path):
     runs = {("lstm", 0): {"greedy": np.arange(18.0).reshape(3, 6)}, ("rnn", 2): {"greedy": np.ones((3, 6))}}
-    MeteorScores(np.array([4, 5, 6]), runs, METEOR_STATS).write(tmp_path / "m.npz")
+    labels = {("lstm", 0): {"greedy": "greedy"}, ("rnn", 2): {"greedy": "greedy"}}
+    MeteorScores(np.array([4, 5, 6]), runs, METEOR_STATS, labels).write(tmp_path / "m.npz")
     back = MeteorScores.read(tmp_path / "m.npz")
-    assert back.columns == METEOR_STATS and list(back.runs) == [("lstm", 0), ("rnn", 2)]
+    assert back.columns == METEOR_STATS and list(back.runs) == [("lstm", 0), ("rnn", 2)] and back.labels == labels
     np.testing.assert_array_equal(back.runs[("lstm", 0)]["greedy"], runs[("lstm", 0)]["greedy"])
     np.testing.assert_array_equal(back.images, [4, 5, 6])
     (tmp_path / "t.npz").write_bytes((tmp_path / "m.npz").read_bytes()[:80])
@@ -121,6 +122,6 @@ def test_meteor_scores_round_trip_and_bad_files_are_one_line(tmp_path):
         MeteorScores.read(tmp_path / "t.npz")
     with pytest.raises(RecordError, match=r"none\.npz: meteor record not found"):
         MeteorScores.read(tmp_path / "none.npz")
-    MeteorScores(np.array([4, 5]), runs, METEOR_STATS).write(tmp_path / "bad.npz")
+    MeteorScores(np.array([4, 5]), runs, METEOR_STATS, labels).write(tmp_path / "bad.npz")
     with pytest.raises(RecordError, match=r"bad\.npz: lstm seed 0 greedy has shape \(3, 6\), expected \(2, 6\)"):
         MeteorScores.read(tmp_path / "bad.npz")

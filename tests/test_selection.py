@@ -41,7 +41,8 @@ def test_a_grid_whose_metrics_disagree_is_picked_by_the_one_setting_everywhere(t
     select_point(files, "rnn", tmp_path / "choice.json", metric)  # the confirmation step
     assert GridChoice.read(tmp_path / "choice.json").point == best
     assert GridChoice.read(tmp_path / "choice.json").val == pytest.approx({p: v[metric] for p, v in VAL.items()})
-    meteor = MeteorScores(np.arange(10), {r: {"greedy": np.full((10, 6), np.nan)} for r in runs}, METEOR_STATS)
+    nan = {r: {"greedy": np.full((10, 6), np.nan)} for r in runs}
+    meteor = MeteorScores(np.arange(10), nan, METEOR_STATS, {r: {"greedy": "greedy"} for r in runs})
     table = run_table([scores(p, s) for p, s in runs], [history(p, s) for p, s in runs], metric, meteor)  # collect
     assert table["greedy_METEOR"].isna().all()  # no Java when the meteor step ran
     assert set(table["select_metric"]) == {metric}

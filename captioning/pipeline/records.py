@@ -6,7 +6,7 @@
 * ``image_scores.npz``, :class:`ImageScores`: score -> collect
 * ``samples.json``, :class:`Samples`: score -> collect (and the run's MLflow artifacts)
 * ``captions.json``, :class:`Captions`: score -> meteor
-* ``meteor.npz``, :class:`MeteorScores`: meteor -> collect
+* ``meteor.npz``, :class:`MeteorScores`: meteor -> collect, register
 * ``human_agreement.json``, :class:`HumanAgreement`: human_ceiling -> collect
 * ``selection/<grid>.json``, :class:`GridChoice`: select -> the workflow (which point trains ``confirm_seeds``)
 * ``.resume/state.json``, :class:`ResumeState`: train -> train (an interrupted run)
@@ -188,10 +188,12 @@ class MeteorScores:
     images: np.ndarray  # (M,) test image indices
     runs: dict  # {(experiment, seed): {decoder: (M, C) float64}}
     columns: tuple  # (C,) names
+    labels: dict  # {(experiment, seed): {decoder: how its metrics are named on MLflow}}
 
     def write(self, path) -> None:
         keys = [(exp, seed, d) for (exp, seed), by_decoder in self.runs.items() for d in by_decoder]
-        header = {"format": _format("meteor"), "columns": list(self.columns), "runs": keys}
+        labelled = [[exp, seed, d, self.labels[(exp, seed)][d]] for exp, seed, d in keys]
+        header = {"format": _format("meteor"), "columns": list(self.columns), "runs": labelled}
         arrays = {f"s{k}": self.runs[(exp, seed)][d] for k, (exp, seed, d) in enumerate(keys)}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
@@ -210,16 +212,17 @@ class MeteorScores:
             raise RecordError(f"{path}: not a readable meteor record ({err})") from None
         if header.get("format") != _format("meteor"):
             raise RecordError(f"{path}: format {header.get('format')!r}, expected {_format('meteor')!r}")
-        images, columns, runs = arrays["images"], tuple(header["columns"]), {}
-        for k, (exp, seed, d) in enumerate(header["runs"]):
+        images, columns, runs, labels = arrays["images"], tuple(header["columns"]), {}, {}
+        for k, (exp, seed, d, label) in enumerate(header["runs"]):
             runs.setdefault((exp, int(seed)), {})[d] = arrays[f"s{k}"]
+            labels.setdefault((exp, int(seed)), {})[d] = label
         for (exp, seed), by_decoder in runs.items():
             for d, s in by_decoder.items():
                 if s.shape != (len(images), len(columns)):
                     raise RecordError(
                         f"{path}: {exp} seed {seed} {d} has shape {s.shape}, expected ({len(images)}, {len(columns)})"
                     )
-        return cls(images, runs, columns)
+        return cls(images, runs, columns, labels)
 
 
 @dataclass(frozen=True)

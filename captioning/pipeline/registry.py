@@ -1,5 +1,5 @@
-"""The register step: seed aggregates on each experiment's parent run, each run's figures, and the model
-registry's aliases.
+"""The register step: seed aggregates on each experiment's parent run, each run's figures and METEOR, and the
+model registry's aliases.
 
 * Each experiment's parent run gets the test scores over its seeds (mean, std over
   seeds, 95% interval over the seeds and test images), its val selection score, and
@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import write_text
+from ..data.layout import TEST_SPLIT
+from ..meteor import METEOR, meteor_from_sums
 from ..metrics import METRIC_NAMES
 from .mlflow_compat import has_error_code, tracking_uri
-from .records import DECODERS, RunRecord, Scores
+from .records import DECODERS, MeteorScores, RunRecord, Scores
 from .selection import Selection
 from .tables import COMPARED, COMPARISONS
 from .tracking import Tracking, client_for
@@ -97,9 +99,22 @@ def register_version(client, name: str, record: RunRecord, model_uri: str, alias
     return str(version.version)
 
 
-def register_sweep(summary_csv, runs_csv, run_files, score_files, figure_files, tracking: dict, out_json) -> str:
-    """Aggregates to the parent runs, each run's figures, ``best`` per experiment and the sweep's ``champion``;
-    a record in ``out_json``. ``figure_files``: each run's (loss.png, grid.png), in ``run_files``' order.
+def run_meteor(meteor: MeteorScores, experiment: str, seed: int) -> dict:
+    """A run's METEOR as its MLflow metrics, ``final/test_<decoder>_METEOR`` (unknown without Java: none)."""
+    out = {}
+    for decoder, rows in meteor.runs[(experiment, seed)].items():
+        value = float(meteor_from_sums(rows.sum(axis=0)))
+        if np.isfinite(value):
+            out[f"final/{TEST_SPLIT}_{meteor.labels[(experiment, seed)][decoder]}_{METEOR}"] = value
+    return out
+
+
+def register_sweep(
+    summary_csv, runs_csv, run_files, score_files, figure_files, meteor_file, tracking: dict, out_json
+) -> str:
+    """Aggregates to the parent runs; to each run, its figures and METEOR (``meteor_file``, the meteor step's);
+    ``best`` per experiment and the sweep's ``champion``; a record in ``out_json``. ``figure_files``: each
+    run's (loss.png, grid.png), in ``run_files``' order.
 
     Only runs on the tracking server in force are registered there (a run trained on another
     server stays where it is, and the record says so).
@@ -107,13 +122,15 @@ def register_sweep(summary_csv, runs_csv, run_files, score_files, figure_files, 
     where = Tracking.in_force(tracking)
     client = client_for(where.uri)
     table, runs = pd.read_csv(summary_csv), pd.read_csv(runs_csv)
+    meteor = MeteorScores.read(meteor_file)
     records = {}
     for run_file, (loss_png, grid_png) in zip(run_files, figure_files, strict=True):
         record = RunRecord.read(run_file)  # where the run lives
         records[(record.experiment, record.seed)] = record
-        if record.tracking_uri == where.uri:  # its figures, drawn by the figures step
+        if record.tracking_uri == where.uri:  # its figures, drawn by the figures step, and its METEOR
             client.log_artifact(record.run_id, str(loss_png))
             client.log_artifact(record.run_id, str(grid_png), "samples")
+            _log_changed(client, record.run_id, run_meteor(meteor, record.experiment, record.seed), step=0)
     models = {}
     for score_file in score_files:
         scores = Scores.read(score_file)  # the model its scoring logged

@@ -40,7 +40,6 @@ rule meteor:
     input:
         data=TEST_INPUTS,
         captions=all_runs("captions.json"),
-        runs=all_runs("run.json"),
         code=code("captioning.pipeline.meteor"),
     output:
         f"{RUNS}/meteor.npz",

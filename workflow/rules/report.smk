@@ -65,6 +65,7 @@ rule register:
         scores=all_runs("scores.json"),
         loss_plots=all_runs("loss.png"),
         grids=all_runs("grid.png"),
+        meteor=rules.meteor.output[0],
         code=code("captioning.pipeline.registry"),
     output:
         f"{RESULTS}/registry.json",

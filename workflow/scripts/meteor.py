@@ -8,6 +8,5 @@ run_step(
     threads=snakemake.threads,
     data_dir=snakemake.params.data_dir,
     caption_files=snakemake.input.captions,
-    run_files=snakemake.input.runs,
     out_npz=snakemake.output[0],
 )

@@ -12,6 +12,7 @@ run_step(
     run_files=i.runs,
     score_files=i.scores,
     figure_files=list(zip(i.loss_plots, i.grids, strict=True)),
+    meteor_file=i.meteor,
     tracking=snakemake.config["mlflow"],
     out_json=snakemake.output[0],
 )
