@@ -126,10 +126,11 @@ def test_each_comparison_says_what_it_could_detect(smoke):
     assert parent.data.tags["captioning.vs_init"] == "lstm"
 
 
-def test_meteor_of_every_run_matches_pycocoevalcap_on_its_captions(smoke):
-    """One meteor job scores the sweep's captions: each run's METEOR in runs.csv and on its MLflow run equals
-    pycocoevalcap's on the captions it wrote, and summary.md shows METEOR with its interval (.ci/run installs
-    Java; without it the column reads –, as test_meteor.py checks)."""
+def test_meteor_of_every_run_matches_pycocoevalcap_on_its_captions(smoke_copy):
+    """The smoke config turns METEOR off (its columns read –); turned on, only the meteor job and the results
+    rerun, one jar for the sweep: each run's METEOR in runs.csv and on its MLflow run equals pycocoevalcap's on
+    the captions it wrote, and summary.md shows it with its interval (.ci/run installs Java; without it the
+    column reads –, as test_meteor.py checks)."""
     from pycocoevalcap.meteor.meteor import Meteor
 
     from captioning.data.dataset import open_dataset
@@ -139,8 +140,18 @@ def test_meteor_of_every_run_matches_pycocoevalcap_on_its_captions(smoke):
         if os.environ.get("CI") == "true":
             pytest.fail("METEOR needs Java (CI=true: .ci/run installs it)")
         pytest.skip("METEOR needs Java (apt-get install default-jre-headless)")
-    work = smoke.work
+    work = smoke_copy
     results, runs = work / "smoke/results/synthetic/smoke", work / "smoke/runs/synthetic/smoke"
+    off = next(r for r in csv.DictReader((results / "summary.csv").open()) if r["experiment"] == "lstm")
+    lines = (results / "summary.md").read_text().splitlines()
+    head = next(line for line in lines if line.startswith("| group | experiment |")).split(" | ")
+    lstm_row = next(line for line in lines if line.startswith("| lstm | lstm | lstm | image |")).split(" | ")
+    assert off["greedy_METEOR"] == "" and lstm_row[head.index("greedy METEOR [95% CI]")] == "–"
+    config = work / "config/smoke.yaml"
+    config.write_text(config.read_text().replace("meteor: false", "meteor: true"))
+    res = snakemake(work)
+    ran = (res.stdout + res.stderr).split("Job stats:")[1].split("total")[0].splitlines()[3:]
+    assert {row.split()[0] for row in ran if row.strip()} == {"meteor", "collect", "register", "all"}
     data = open_dataset(work / "smoke/data/synthetic", splits=("test",)).data
     client = MlflowClient(tracking_uri=f"sqlite:///{work / 'smoke/mlflow.db'}")
     jar = Meteor()

@@ -35,7 +35,8 @@ rule score:
 
 
 # Every run's captions through METEOR's jar, which takes 5 s and 1 GB to start: once for the sweep.
-# Its java is a parameter, so installing Java (or another one) scores again.
+# Its java is a parameter ("off": evaluation.meteor is false), so installing Java, or turning METEOR
+# on, scores again.
 rule meteor:
     input:
         data=TEST_INPUTS,
@@ -53,7 +54,7 @@ rule meteor:
         runtime=scaled(30),
     params:
         data_dir=parent("data"),
-        java=java() or "none",
+        java=(java() or "none") if config["evaluation"]["meteor"] else "off",
     script:
         "../scripts/meteor.py"
 

@@ -9,4 +9,5 @@ run_step(
     data_dir=snakemake.params.data_dir,
     caption_files=snakemake.input.captions,
     out_npz=snakemake.output[0],
+    enabled=snakemake.params.java != "off",
 )
