@@ -102,7 +102,10 @@ class _Jar:
         return (err[-1] if err else "no message") + f" (exit code {self.proc.wait()})"
 
     def close(self) -> None:
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:  # the jar has ended already: what it said is in the error being raised
+            pass
         self.proc.wait(timeout=60)
         self.proc.stdout.close()
         self.proc.stderr.close()
