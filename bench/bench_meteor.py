@@ -23,20 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_metrics import corpus  # beside this script
 
-from captioning.data import scenes
 from captioning.meteor import java, meteor_from_sums, meteor_stats
 
 WORKER = Path(__file__).with_name("meteor_worker.py")
-
-
-def corpus(n: int, style: str, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    refs, hyps = {}, {}
-    for i in range(n):
-        caps = scenes.captions_for(scenes.random_scene(rng), rng, k=6, style=style)
-        refs[i], hyps[i] = caps[:5], caps[5]
-    return refs, hyps
 
 
 def ours(refs: dict, hyps: dict, repeats: int) -> tuple[float, float, float]:
@@ -82,7 +73,7 @@ def main(argv=None):
     print(f"machine: {describe(numerics())}\n")
     per_1000 = {}
     for style in ("standard", "memory"):
-        refs, hyps = corpus(args.captions, style)
+        refs, hyps = corpus(args.captions, style=style)
         start, full, score = ours(refs, hyps, args.repeats)
         ref = reference(refs, hyps, args.repeats)
         words = np.mean([len(h.split()) for h in hyps.values()])

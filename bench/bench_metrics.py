@@ -28,11 +28,12 @@ from captioning.ngrams import score_captions
 from captioning.rouge import rouge_l
 
 
-def corpus(n: int, seed: int = 0):
+def corpus(n: int, seed: int = 0, style: str = "standard"):
+    """``n`` synthetic scenes in ``style``: five references each and a sixth caption as the hypothesis."""
     rng = np.random.default_rng(seed)
     refs, hyps = {}, {}
     for i in range(n):
-        caps = scenes.captions_for(scenes.random_scene(rng), rng, k=6)
+        caps = scenes.captions_for(scenes.random_scene(rng), rng, k=6, style=style)
         refs[i], hyps[i] = caps[:5], caps[5]
     return refs, hyps
 

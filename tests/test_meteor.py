@@ -4,6 +4,7 @@ bootstrap resamples; without Java, NaN and one log line; a jar that dies is a on
 Without Java the tests that run the jar skip with the reason; with CI=true they fail (.ci/run installs Java).
 """
 
+import json
 import logging
 import os
 import shutil
@@ -122,6 +123,10 @@ def test_meteor_scores_round_trip_and_bad_files_are_one_line(tmp_path):
         MeteorScores.read(tmp_path / "t.npz")
     with pytest.raises(RecordError, match=r"none\.npz: meteor record not found"):
         MeteorScores.read(tmp_path / "none.npz")
+    header = {"format": "captioning-meteor-1", "columns": list(METEOR_STATS), "runs": [["lstm", 0, "greedy"]]}
+    np.savez(tmp_path / "short.npz", __header__=np.array(json.dumps(header)), images=np.arange(3))
+    with pytest.raises(RecordError, match=r"short\.npz: not a readable meteor record \(its runs do not match"):
+        MeteorScores.read(tmp_path / "short.npz")
     MeteorScores(np.array([4, 5]), runs, METEOR_STATS, labels).write(tmp_path / "bad.npz")
     with pytest.raises(RecordError, match=r"bad\.npz: lstm seed 0 greedy has shape \(3, 6\), expected \(2, 6\)"):
         MeteorScores.read(tmp_path / "bad.npz")

@@ -210,12 +210,18 @@ class MeteorScores:
             raise RecordError(f"{path}: meteor record not found") from None
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
             raise RecordError(f"{path}: not a readable meteor record ({err})") from None
-        if header.get("format") != _format("meteor"):
-            raise RecordError(f"{path}: format {header.get('format')!r}, expected {_format('meteor')!r}")
-        images, columns, runs, labels = arrays["images"], tuple(header["columns"]), {}, {}
-        for k, (exp, seed, d, label) in enumerate(header["runs"]):
-            runs.setdefault((exp, int(seed)), {})[d] = arrays[f"s{k}"]
-            labels.setdefault((exp, int(seed)), {})[d] = label
+        if not isinstance(header, dict) or header.get("format") != _format("meteor"):
+            got = header.get("format") if isinstance(header, dict) else type(header).__name__
+            raise RecordError(f"{path}: format {got!r}, expected {_format('meteor')!r}")
+        try:
+            images, columns, runs, labels = arrays["images"], tuple(header["columns"]), {}, {}
+            for k, (exp, seed, d, label) in enumerate(header["runs"]):
+                runs.setdefault((exp, int(seed)), {})[d] = arrays[f"s{k}"]
+                labels.setdefault((exp, int(seed)), {})[d] = label
+        except (KeyError, TypeError, ValueError) as err:
+            raise RecordError(
+                f"{path}: not a readable meteor record (its runs do not match its arrays: {err!r})"
+            ) from None
         for (exp, seed), by_decoder in runs.items():
             for d, s in by_decoder.items():
                 if s.shape != (len(images), len(columns)):
