@@ -70,12 +70,16 @@ class RNNCell:
         return (h0,)
 
     @staticmethod
-    def step(xa: np.ndarray, state, Wh: np.ndarray):
-        """One decoding step for every row of xa (n, H); returns (h, new_state)."""
+    def step(table: np.ndarray, words: np.ndarray, state, Wh: np.ndarray, parents: np.ndarray):
+        """One decoding step: row r feeds ``words[r]`` into state row ``parents[r]``; returns (h, new_state).
+
+        table: (V, H) input projection of every word; words, parents: (n,) int64;
+        state: (m, H) arrays -> h (n, H).  ``h @ Wh`` runs once per state row.
+        """
         (h,) = state
-        a = h @ Wh
-        K.rnn_tanh_forward.serial(a, xa)
-        return a, (a,)
+        out = np.empty((words.shape[0], h.shape[1]), dtype=h.dtype)
+        K.rnn_decode_step(h @ Wh, parents, table, words, out)
+        return out, (out,)
 
 
 class LSTMCell:
@@ -119,16 +123,17 @@ class LSTMCell:
         return (h0, np.zeros_like(h0))
 
     @staticmethod
-    def step(xa: np.ndarray, state, Wh: np.ndarray):
-        """One decoding step for every row of xa (n, 4H); returns (h, new_state).
+    def step(table: np.ndarray, words: np.ndarray, state, Wh: np.ndarray, parents: np.ndarray):
+        """One decoding step: row r feeds ``words[r]`` into state row ``parents[r]``; returns (h, new_state).
 
-        Decoding steps run the serial kernel: between two BLAS products a parallel
-        one made beam search 25% slower (``bench/bench_decode.py``, 8,000 images).
+        table: (V, 4H) input projection of every word; words, parents: (n,) int64;
+        state: two (m, H) arrays -> h (n, H).  ``h @ Wh`` runs once per state row,
+        however many rows continue it (beam hypotheses sharing a parent).
         """
         h, c = state
-        a = h @ Wh
-        h_new, c_new, tc = (np.empty_like(h) for _ in range(3))
-        K.lstm_gates_forward.serial(a, xa, c, h_new, c_new, tc)
+        n = words.shape[0]
+        h_new, c_new = np.empty((n, h.shape[1]), dtype=h.dtype), np.empty((n, h.shape[1]), dtype=h.dtype)
+        K.lstm_decode_step(h @ Wh, parents, table, words, c, h_new, c_new)
         return h_new, (h_new, c_new)
 
 

@@ -221,13 +221,18 @@ class CaptioningRNN:
         table += p["b"]
         return table
 
-    def step_scores(self, table: np.ndarray, words: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
-        """Feed ``words`` (n,) into the cell; return vocabulary scores (n, V) and the new state.
+    def step_scores(
+        self, table: np.ndarray, words: np.ndarray, state: tuple, parents: np.ndarray | None = None
+    ) -> tuple[np.ndarray, tuple]:
+        """Feed ``words`` (n,) into the cell; return vocabulary scores (n, V) and the new state (n rows).
 
-        ``table`` is :meth:`input_table`.
+        ``table`` is :meth:`input_table`.  Row r continues ``state`` row ``parents[r]``
+        (default: row r), so rows that share a state (beam hypotheses with one parent)
+        share its recurrent product.
         """
         p = self.params
-        h, state = self.cell.step(table[words], state, p["Wh"])
+        parents = np.arange(words.shape[0]) if parents is None else parents
+        h, state = self.cell.step(table, words, state, p["Wh"], parents)
         scores = h @ p["W_vocab"]
         scores += p["b_vocab"]
         return scores, state

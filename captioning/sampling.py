@@ -116,12 +116,14 @@ class _RidingGreedy:
     def running(self) -> bool:
         return self.own_img.size > 0
 
-    def append_rows(self, words: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
-        """The beam's words and state with the pruned greedy captions' rows after them."""
+    def append_rows(self, words: np.ndarray, state: tuple, parents: np.ndarray) -> tuple[np.ndarray, tuple, np.ndarray]:
+        """The beam's words, state and parents with the pruned greedy captions' rows after them."""
         if not self.running:
-            return words, state
+            return words, state, parents
+        m = state[0].shape[0]
         state = tuple(np.concatenate([a, b]) for a, b in zip(state, self.own_state, strict=True))
-        return np.concatenate([words, self.own_words]), state
+        parents = np.concatenate([parents, m + np.arange(self.own_img.size)])
+        return np.concatenate([words, self.own_words]), state, parents
 
     def step(self, t: int, scores: np.ndarray, n_beam_rows: int, images: np.ndarray, active: np.ndarray) -> None:
         """Take step ``t``'s greedy word from the greedy prefixes' rows of ``scores``."""
@@ -193,10 +195,11 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
     state = model.initial_state(features)
     greedy = _RidingGreedy(model, N, L, state)
     words = np.full(N, model.start_id, dtype=np.int64)
+    parents = np.arange(N)  # the state row each hypothesis continues; siblings share one
     for t in range(L):
         nb = words.size
-        words, state = greedy.append_rows(words, state)
-        scores, state = model.step_scores(table, words, state)
+        words, state, parents = greedy.append_rows(words, state, parents)
+        scores, state = model.step_scores(table, words, state, parents)
         greedy.step(t, scores, nb, images, active)
         n = images.size
         new_logp, beam, word = np.empty((n, k)), np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.int64)
@@ -218,7 +221,8 @@ def beam_search(model, features, beam_width=3, max_length=30, length_penalty=0.7
             greedy.keep(searching)
         if images.size == 0 and not greedy.running:
             break
-        state = tuple(s[parent[grows]] for s in state)
+        kept, parents = np.unique(parent[grows], return_inverse=True)
+        state = tuple(s[kept] for s in state)
         words = word[grows]
         active = np.full(grows.shape, -1, dtype=np.int64)
         active[grows] = np.arange(int(grows.sum()))

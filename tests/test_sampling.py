@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import reference as ref
 from helpers import tiny_model
 
 from captioning.sampling import beam_search, decode, greedy_decode, temperature_sample
@@ -18,6 +19,31 @@ def model(cell, seed=0, end_bias=0.0):
     m.params["W_vocab"] *= 4  # peaky enough that beams differ from greedy
     m.params["b_vocab"][2] += end_bias
     return m
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_step_continues_the_state_row_its_parent_names(cell, dtype):
+    """Rows sharing a parent share its h @ Wh: the same bits as a step on the gathered state,
+    and each row is the plain NumPy reference run on its own two words."""
+    m = tiny_model(cell, V=16, D=10, W=8, H=16, seed=1, dtype=dtype)
+    p, table = m.params, m.input_table()
+    features = np.random.default_rng(0).standard_normal((3, 10)).astype(dtype)
+    first = np.array([4, 5, 6])
+    _, state = m.step_scores(table, first, m.initial_state(features))
+    parents, second = np.array([0, 0, 2, 2, 2, 1]), np.array([3, 7, 7, 8, 9, 3])
+    scores, new = m.step_scores(table, second, state, parents)
+    gathered_scores, gathered = m.step_scores(table, second, tuple(s[parents] for s in state))
+    np.testing.assert_array_equal(scores, gathered_scores)
+    for a, b in zip(new, gathered, strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = p["W_embed"][np.stack([first[parents], second], axis=1)]
+    h0 = features[parents] @ p["W_proj"] + p["b_proj"]
+    forward = ref.lstm_forward if cell == "lstm" else ref.rnn_forward
+    h, _ = forward(x, h0, p["Wx"], p["Wh"], p["b"])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(new[0], h[:, 1], rtol=tol, atol=tol)
+    np.testing.assert_allclose(scores, h[:, 1] @ p["W_vocab"] + p["b_vocab"], rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
@@ -85,7 +111,8 @@ def slow_beam_search(m, features, k, max_length, length_penalty=0.7):
     p = m.params
 
     def step_scores(word, state):  # the model's own step, its input projection computed for this word
-        h, state = m.cell.step(p["W_embed"][word] @ p["Wx"] + p["b"], state, p["Wh"])
+        xa = p["W_embed"][word] @ p["Wx"] + p["b"]
+        h, state = m.cell.step(xa, np.zeros(1, dtype=np.int64), state, p["Wh"], np.zeros(1, dtype=np.int64))
         return h @ p["W_vocab"] + p["b_vocab"], state
 
     out = []

@@ -215,6 +215,51 @@ def rnn_tanh_backward(dh_out, dh_rec, h, da):
             dr[j] = (dho[j] + dhr[j]) * (one_like(y) - y * y)
 
 
+# ------------------------------------------------------------- decoding steps
+# A decoding step continues state row ``parents[r]`` with word ``words[r]``: beam
+# hypotheses that share a parent share its ``h @ Wh``, computed once.  The input
+# projection is looked up in the (V, G) table inside the kernel and the LSTM's gate
+# activations stay in a row buffer, so no (n, G) array is written.  The arithmetic
+# is that of the training kernels above, in the same order: the same bits.
+
+
+@serial_njit
+def lstm_decode_step(a, parents, table, words, c_prev, h, c):
+    """h, c <- one LSTM step of n rows from m state rows.
+
+    a: (m, 4H) pre-activations h_prev @ Wh of the state rows; parents: (n,) state row of
+    each row; table: (V, 4H) input projection of every word; words: (n,) ids;
+    c_prev: (m, H) cell states; h, c: (n, H) outputs.
+    """
+    n, H = h.shape
+    buf = np.empty(4 * H, dtype=a.dtype)
+    for r in range(n):
+        p = parents[r]
+        ar, xr = a[p], table[words[r]]
+        for j in range(3 * H):
+            buf[j] = sigmoid(ar[j] + xr[j])
+        for j in range(3 * H, 4 * H):
+            buf[j] = tanh_(ar[j] + xr[j])
+        cp, hr, cr = c_prev[p], h[r], c[r]
+        for j in range(H):
+            cn = buf[H + j] * cp[j] + buf[j] * buf[3 * H + j]
+            cr[j] = cn
+            hr[j] = buf[2 * H + j] * tanh_(cn)
+
+
+@serial_njit
+def rnn_decode_step(a, parents, table, words, h):
+    """h <- tanh(a[parents] + table[words]): one RNN step of n rows from m state rows.
+
+    a: (m, H) h_prev @ Wh; parents, words: (n,); table: (V, H); h: (n, H) output.
+    """
+    n, H = h.shape
+    for r in range(n):
+        ar, xr, hr = a[parents[r]], table[words[r]], h[r]
+        for j in range(H):
+            hr[j] = tanh_(ar[j] + xr[j])
+
+
 # ------------------------------------------------------------------ softmax + x-entropy
 
 _MAX_LANES = 16
@@ -316,6 +361,33 @@ def _insert(val, idx, count, c, f):
 
 
 @serial_njit
+def _row_top(row, null, start, val, idx):
+    """The k = len(val) largest entries of row (V,) other than ``null`` and ``start`` into val/idx,
+    best first (ties: the lower index); returns how many (min(k, V - 2)).
+
+    Blocks of 16 words are first compared with the current k-th best in one
+    vectorised pass; only a block with a word above it is walked one word at a time.
+    """
+    k = val.shape[0]
+    V = row.shape[0]
+    count = 0
+    full = V - V % _MAX_LANES
+    for b in range(0, V, _MAX_LANES):
+        if count == k and b < full:
+            hit = False
+            thr = val[k - 1]
+            for q in range(_MAX_LANES):
+                hit |= row[b + q] > thr
+            if not hit:
+                continue
+        for w in range(b, min(b + _MAX_LANES, V)):
+            if w != null and w != start:
+                if count < k or row[w] > val[k - 1]:
+                    count = _insert(val, idx, count, row[w], w)
+    return count
+
+
+@serial_njit
 def beam_select(scores, active, logp, done, null, start, new_logp, src, word):
     """One beam-search step for n images of k hypotheses: the k best continuations of each image.
 
@@ -345,11 +417,7 @@ def beam_select(scores, active, logp, done, null, start, new_logp, src, word):
                         count = _insert(val, idx, count, -np.inf, j * V + w)
             else:
                 row = scores[r]
-                row_count = 0
-                for w in range(V):
-                    if w != null and w != start:
-                        if row_count < k or row[w] > row_val[k - 1]:
-                            row_count = _insert(row_val, row_idx, row_count, row[w], w)
+                row_count = _row_top(row, null, start, row_val, row_idx)
                 base = logp[i, j] - _log_normalizer(row, buf)
                 for p in range(row_count):
                     count = _insert(val, idx, count, base + float(row_val[p]), j * V + row_idx[p])
