@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from blas_kernels import OTHER, PINNING
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("BLEU-4", "CIDEr-D")
@@ -99,7 +100,7 @@ class Kernel:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--other", default="Haswell", help="the OPENBLAS_CORETYPE of the second set of runs")
+    ap.add_argument("--other", default=OTHER, help="the OPENBLAS_CORETYPE of the second set of runs")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="trainings at a time")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -121,7 +122,7 @@ def main(argv=None) -> None:
         synthetic.generate(data, synthetic.SyntheticConfig.from_section("memory", config["memory"]), progress=False)
         pca.prepare_pca(data, dim=config["pca"]["dim"], progress=False)
         tracking = {"tracking_uri": f"sqlite:///{Path(tmp) / 'mlflow.db'}"}
-        base = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        base = {k: v for k, v in os.environ.items() if k not in PINNING}
         envs = {"default": base, "other": {**base, "OPENBLAS_CORETYPE": args.other}}
         results = {
             label: Kernel(label, env, data, Path(tmp), tracking, pool).sweep(sweep, select)
