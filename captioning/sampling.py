@@ -131,10 +131,10 @@ class _RidingGreedy:
         inside = self._inside
         self._rows = np.concatenate([active[inside, self.slot[inside]], n_beam_rows + np.arange(self.own_img.size)])
         imgs = np.concatenate([images[inside], self.own_img])
-        g_scores = scores[self._rows]
-        norm = log_normalizer(g_scores)
-        self._word = _forbid(self.model, g_scores).argmax(axis=1)
-        self.logp[imgs] += g_scores[np.arange(self._word.size), self._word] - norm
+        self._word = np.empty(self._rows.size, dtype=np.int64)
+        logp = np.empty(self._rows.size)
+        K.greedy_pick(scores, self._rows, self.model.null_id, self.model.start_id, self._word, logp)
+        self.logp[imgs] += logp
         self.captions[imgs, t] = self._word
 
     def follow(self, images: np.ndarray, beam: np.ndarray, word: np.ndarray, state: tuple) -> None:

@@ -388,6 +388,21 @@ def _row_top(row, null, start, val, idx):
 
 
 @serial_njit
+def greedy_pick(scores, rows, null, start, word, logp):
+    """Each listed row's best word other than ``null`` and ``start`` (ties: the lower id) and its log-probability.
+
+    scores: (R, V); rows: (n,) rows of scores; word: (n,) int64 and logp: (n,) float64 outputs.
+    """
+    buf = np.empty(scores.shape[1], dtype=scores.dtype)
+    val, idx = np.empty(1, dtype=scores.dtype), np.empty(1, dtype=np.int64)
+    for i in range(rows.shape[0]):
+        row = scores[rows[i]]
+        _row_top(row, null, start, val, idx)
+        word[i] = idx[0]
+        logp[i] = float(val[0]) - _log_normalizer(row, buf)
+
+
+@serial_njit
 def beam_select(scores, active, logp, done, null, start, new_logp, src, word):
     """One beam-search step for n images of k hypotheses: the k best continuations of each image.
 
