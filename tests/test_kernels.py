@@ -177,3 +177,34 @@ def test_log_normalizer_kernel_matches_scipy_logsumexp(rng, dtype):
     assert out.dtype == np.float64 and out.shape == (37,)
     rtol = {np.float64: 1e-13, np.float32: 1e-6}[dtype]  # float32: exp32 is within a few float32 ulps
     np.testing.assert_allclose(out, logsumexp(x.astype(np.float64), axis=1), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_row_top_matches_a_stable_sort(rng, k):
+    """The k best words of a row other than <NULL> and <START>, ties to the lower id, against NumPy's stable sort."""
+    x = rng.standard_normal((60, 1004)).astype(np.float32)
+    x[:20] = np.round(x[:20])  # many ties
+    x[20:25, 40:] = -np.inf  # only a few finite words
+    x[25] = np.arange(1004, dtype=np.float32)  # ascending: every block beats the k-th best so far
+    val, idx = np.empty(k, dtype=np.float32), np.empty(k, dtype=np.int64)
+    for null, start in ((0, 1), (5, 1003)):
+        for row in x:
+            assert K._row_top(row, null, start, val, idx) == k
+            order = [w for w in np.argsort(-row, kind="stable") if w not in (null, start)][:k]
+            np.testing.assert_array_equal(idx, order)
+            np.testing.assert_array_equal(val, row[order])
+
+
+def test_greedy_pick_matches_numpy_argmax_and_scipy_log_softmax(rng):
+    from scipy.special import log_softmax
+
+    scores = (5 * rng.standard_normal((40, 1004))).astype(np.float32)
+    scores[7, 0] = scores[7].max() + 1  # <NULL> would win: it is never picked
+    rows = np.array([3, 7, 7, 39, 0])
+    word, logp = np.empty(5, dtype=np.int64), np.empty(5)
+    K.greedy_pick(scores, rows, 0, 1, word, logp)
+    allowed = scores[rows].copy()
+    allowed[:, [0, 1]] = -np.inf
+    np.testing.assert_array_equal(word, allowed.argmax(axis=1))
+    expected = log_softmax(scores[rows].astype(np.float64), axis=1)[np.arange(5), word]
+    np.testing.assert_allclose(logp, expected, rtol=1e-6)
