@@ -213,11 +213,12 @@ def stage_decode(work: Path, method: str) -> dict:
     from captioning.data.references import eval_images, split_references
     from captioning.evaluation import decode_images
     from captioning.metrics import corpus_scores, image_stats
+    from captioning.pipeline.score import decode_length
 
     model, _ = load_model(work / "model.npz")
     splits = ("val", "test")  # all of the archive's val2014
     data = load_coco_data(work / "coco", splits=splits)
-    max_length = workflow_config()["evaluation"]["max_length"]
+    max_length = decode_length(workflow_config()["evaluation"]["max_length"], data, "val")
     t0 = time.perf_counter()
     scores, n, words = {}, 0, 0
     for split in splits:

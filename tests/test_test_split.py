@@ -92,3 +92,12 @@ def test_scoring_reads_the_test_split_alone(small_dataset, tmp_path, tracking):
         first = test["test_captions"][test["test_image_idxs"] == s["image"]][0]
         words = [test["idx_to_word"][t] for t in first if t > 3]
         assert s["gt"][0] == " ".join(words)
+
+
+def test_decode_length_is_the_setting_or_the_split_captions_length_less_start():
+    from captioning.pipeline.score import decode_length
+
+    data = {"val_captions": np.zeros((3, 17), dtype=np.int32), "test_captions": np.zeros((2, 12), dtype=np.int32)}
+    assert decode_length(None, data, "val") == 16
+    assert decode_length(None, data, "test") == 11
+    assert decode_length(9, data, "test") == 9

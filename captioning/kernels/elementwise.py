@@ -365,8 +365,9 @@ def _row_top(row, null, start, val, idx):
     """The k = len(val) largest entries of row (V,) other than ``null`` and ``start`` into val/idx,
     best first (ties: the lower index); returns how many (min(k, V - 2)).
 
-    Blocks of 16 words are first compared with the current k-th best in one
-    vectorised pass; only a block with a word above it is walked one word at a time.
+    Once k words are held, each block of 16 words is first checked against the
+    k-th best with no insertion; only a block holding a word above it is walked
+    word by word, so most of the row costs one compare per word and no branch.
     """
     k = val.shape[0]
     V = row.shape[0]

@@ -45,6 +45,11 @@ class ScoreSettings:
     max_images: int | None = None  # test images scored (None: all)
 
 
+def decode_length(max_length: int | None, data: dict, split: str) -> int:
+    """Steps a caption of ``split`` is decoded for: ``max_length``, or the split's caption length less <START>."""
+    return max_length or data[f"{split}_captions"].shape[1] - 1
+
+
 def _decoders(exp: Experiment) -> dict[str, dict]:
     """The decoders a run is scored with, and their settings: greedy, and beam search where beam_width > 1."""
     settings = {"greedy": {"method": "greedy"}, "beam": {"method": "beam", "beam_width": exp.beam_width}}
@@ -124,7 +129,7 @@ def score_run(
     data = blind(ds.data, exp.features, seed)
     model, _ = load_model(model_path)
     images = eval_images(data, SPLIT, settings.max_images)
-    settings = replace(settings, max_length=settings.max_length or data[f"{SPLIT}_captions"].shape[1] - 1)
+    settings = replace(settings, max_length=decode_length(settings.max_length, data, SPLIT))
     hyps, stats, corpus, reference_bleu, samples, health = _compute(model, data, exp, seed, images, settings)
     ImageScores(exp.name, seed, images, stats, SCORE_COLUMNS).write(files.image_scores)
     Samples(exp.name, seed, samples).write(files.samples)
