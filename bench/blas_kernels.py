@@ -10,6 +10,8 @@ runs as the user started it.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 OTHER = "Haswell"  # the second kernel on an AVX-512 CPU
@@ -27,26 +29,17 @@ def has_avx512() -> bool:
         return False
 
 
-def kernel_envs(base: dict | None = None, other: str = OTHER) -> dict[str, dict]:
-    """{label: environment for worker processes}: 'default' (the CPU's own kernel), and ``other`` on AVX-512 CPUs."""
-    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in PINNING}
+def kernel_envs() -> dict[str, dict]:
+    """{label: environment for worker processes}: 'default' (the CPU's own kernel), and ``OTHER`` on AVX-512 CPUs."""
+    env = {k: v for k, v in os.environ.items() if k not in PINNING}
     envs = {"default": env}
     if has_avx512():
-        envs[other] = {**env, "OPENBLAS_CORETYPE": other}
+        envs[OTHER] = {**env, "OPENBLAS_CORETYPE": OTHER}
     return envs
 
 
-KERNEL_PROBE = (
-    "import numpy, threadpoolctl\n"
-    "print(next((i.get('architecture') for i in threadpoolctl.threadpool_info()"
-    " if i.get('internal_api') == 'openblas'), 'unknown'))"
-)
-
-
 def kernel_name(env: dict) -> str:
-    """The OpenBLAS kernel a clean process with environment ``env`` loads."""
-    import subprocess
-    import sys
-
-    res = subprocess.run([sys.executable, "-c", KERNEL_PROBE], env=env, capture_output=True, text=True, check=True)
+    """The OpenBLAS kernel a clean process with environment ``env`` loads (``provenance.numerics``)."""
+    probe = "from captioning.provenance import numerics; print(numerics()['blas_kernel'])"
+    res = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     return res.stdout.strip()
