@@ -10,13 +10,16 @@ shared machine hits all alike, and each figure is the median over rounds:
   * ``captioning-workqueue``  the same with NUMBA_THREADING_LAYER=workqueue: parallel kernels allowed;
   * ``numpy-ref``             the plain NumPy reference in tests/reference.py;
   * ``torch``                 torch.nn.LSTM + Embedding + Linear, padded batch, torch's default threads
-                              (only if torch is importable; it is never a dependency).
+                              (only if torch is importable; it is never a dependency);
+  * ``products``              only the matrix products CaptioningRNN.loss makes, back to back, in its
+                              layouts, in a numpy-only process: a floor for any step built on them.
 
 On a CPU with AVX-512 every figure is measured twice, under OpenBLAS's own
 SkylakeX kernel and under Haswell's (``OPENBLAS_CORETYPE`` set in the worker
 processes only, ``bench/blas_kernels.py``), each with its own sgemm rate, and
 both tables are printed.  The summary states the goals: at N=128 at least 80%
-of the sgemm rate, at N=25 at most 0.75x torch's time.
+of the sgemm rate, at N=25 at most 0.75x torch's time, beside what the products
+alone reach: no step built on OpenBLAS's products gets past them.
 
 Batches are synthetic but shaped like COCO: caption lengths ~ round(N(10.5, 2.5))
 clipped to [5, 15] words plus <END>, padded to T = 16 inputs, and words drawn from
@@ -115,6 +118,7 @@ IMPLEMENTATIONS = {  # name -> (worker implementation, extra environment)
     "captioning-workqueue": ("captioning", {"NUMBA_THREADING_LAYER": "workqueue"}),
     "numpy-ref": ("numpy-ref", {}),
     "torch": ("torch", {}),
+    "products": ("products", {}),
 }
 
 
@@ -162,19 +166,25 @@ def table(rows: list[dict], rate: float) -> None:
         for name, t in med.items():
             vs_ref = med["numpy-ref"] / t
             vs_torch = f"{med['torch'] / t:.2f}x" if "torch" in med else "n/a"
-            frac = f"{100 * r['flops'] / t / rate:.0f}%" if name.startswith("captioning") else ""
+            frac = f"{100 * r['flops'] / t / rate:.0f}%" if name.startswith("captioning") or name == "products" else ""
             print(f"| {r['N']} | {name} | {1e3 * t:.1f} | {r['N'] / t:.0f} | {vs_ref:.2f}x | {vs_torch} | {frac} |")
 
 
 def verdict(rows: list[dict], rate: float, anchor: str) -> str:
-    """One line per kernel: each batch size's ratio to the anchor, its share of sgemm, and its goal."""
+    """One line per kernel: each batch size's ratio to the anchor, share of sgemm, goal and the products' floor."""
     parts = []
     for r in rows:
-        t = r["median_s"]["captioning"]
-        share = 100 * r["flops"] / t / rate
-        part = f"N={r['N']}: {t / r['median_s'][anchor]:.2f}x {anchor}'s time, {share:.0f}% of sgemm"
+        med = r["median_s"]
+        t = med["captioning"]
+        part = f"N={r['N']}: {t / med[anchor]:.2f}x {anchor}'s time, {100 * r['flops'] / t / rate:.0f}% of sgemm"
         if r["N"] in GOALS and anchor == "torch":
             part += f" (goal: {GOALS[r['N']]})"
+        if "products" in med:
+            floor = med["products"]
+            part += (
+                f"; the products alone: {floor / med[anchor]:.2f}x {anchor}'s time, "
+                f"{100 * r['flops'] / floor / rate:.0f}% of sgemm"
+            )
         parts.append(part)
     return "; ".join(parts)
 

@@ -34,6 +34,7 @@ DOCS = ("README.md", "docs/*.md")  # where blocks may live, relative to the proj
 
 FIGURES = {  # NAME -> the command (after `python`) whose stdout is the block
     "bench_train_step": ["bench/bench_train_step.py"],
+    "bench_recurrent_product": ["bench/bench_recurrent_product.py"],
     "bench_kernels": ["bench/bench_kernels.py"],
     "bench_cores": ["bench/bench_cores.py"],
     "bench_metrics": ["bench/bench_metrics.py"],

@@ -1,6 +1,6 @@
 """One implementation of the LSTM training step, timed in a process of its own (run by bench_train_step.py).
 
-    python bench/step_worker.py {captioning,numpy-ref,torch,sgemm} BATCH.npz REPEATS WARMUP
+    python bench/step_worker.py {captioning,numpy-ref,torch,products,sgemm} BATCH.npz REPEATS WARMUP
 
 Only numpy is imported up front; each implementation imports what it needs inside
 its factory, so the torch anchor's process holds nothing of this project and runs
@@ -88,7 +88,60 @@ def sgemm_step(batch, dims):
     return (lambda: a @ b), "numpy defaults"
 
 
-FACTORIES = {"captioning": captioning_step, "numpy-ref": numpy_ref_step, "torch": torch_step, "sgemm": sgemm_step}
+def products_step(batch, dims):
+    """Only the matrix products CaptioningRNN.loss makes on this batch, back to back, in its layouts.
+
+    Nothing else of the step runs between them (no gate kernel, softmax, gather or
+    allocation), so caches stay warmer than in the step: its time is a floor for
+    any step built on these products with this BLAS.
+    """
+    V, D, W, H = dims
+    G = 4 * H
+    captions = batch["captions"]
+    N = len(captions)
+    mask = captions[:, 1:] != 0
+    lengths = np.where(mask.any(axis=1), mask.shape[1] - np.argmax(mask[:, ::-1], axis=1), 0)
+    sizes = [int((lengths > t).sum()) for t in range(int(lengths.max()))]
+    P, U = sum(sizes), len(np.unique(captions[:, :-1][mask]))
+    rng = np.random.default_rng(0)
+
+    def a(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    feats, W_proj, Wx, Wh, W_vocab = a(N, D), a(D, H), a(W, G), a(H, G), a(H, V)
+    x_words, hs, gates, scores = a(U, W), a(P, H), a(P, G), a(P, V)
+    out = {k: np.empty(s, np.float32) for k, s in {
+        "h0": (N, H), "xa": (U, G), "dWv": (H, V), "dhs": (P, H), "dWh": (H, G), "dxw": (U, G),
+        "dWx": (W, G), "dWe": (U, W), "dWp": (D, H), "dh_t": (H * N,)}.items()}  # fmt: skip
+    offsets = np.cumsum([0, *sizes])
+
+    def step():
+        np.matmul(feats, W_proj, out=out["h0"])
+        np.matmul(x_words, Wx, out=out["xa"])
+        for t, n in enumerate(sizes):  # h_{t-1} @ Wh
+            np.matmul(hs[offsets[t] : offsets[t] + n], Wh, out=gates[offsets[t] : offsets[t] + n])
+        np.matmul(hs, W_vocab, out=scores)
+        np.matmul(hs.T, scores, out=out["dWv"])
+        np.matmul(scores, W_vocab.T, out=out["dhs"])
+        for t in reversed(range(len(sizes))):  # the gradient on h_{t-1}, as the cells compute it
+            n = sizes[t]
+            np.matmul(Wh, gates[offsets[t] : offsets[t] + n].T, out=out["dh_t"][: H * n].reshape(H, n))
+        np.matmul(hs.T, gates, out=out["dWh"])
+        np.matmul(x_words.T, out["dxw"], out=out["dWx"])
+        np.matmul(out["dxw"], Wx.T, out=out["dWe"])
+        np.matmul(feats.T, out["h0"], out=out["dWp"])
+        return 0.0
+
+    return step, "numpy defaults"
+
+
+FACTORIES = {
+    "captioning": captioning_step,
+    "numpy-ref": numpy_ref_step,
+    "torch": torch_step,
+    "products": products_step,
+    "sgemm": sgemm_step,
+}
 
 
 def main(argv=None) -> None:

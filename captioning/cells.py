@@ -14,7 +14,20 @@ from typing import NamedTuple
 import numpy as np
 
 from .kernels import elementwise as K
+from .kernels.layout import transpose_into
 from .packing import Packing
+
+
+def recurrent_grad(Wh: np.ndarray, da: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> None:
+    """out <- da @ Wh.T, the gradient on h_{t-1}.  Wh: (H, G); da: (n, G); out: (n, H).
+
+    Computed as ``(Wh @ da.T).T`` into ``scratch`` (at least H * n elements): at the
+    per-step sizes OpenBLAS runs that layout faster than a transposed ``Wh`` operand.
+    """
+    H, n = Wh.shape[0], da.shape[0]
+    prod = scratch[: H * n].reshape(H, n)
+    np.matmul(Wh, da.T, out=prod)
+    transpose_into(prod, out)
 
 
 class RNNCache(NamedTuple):
@@ -41,14 +54,16 @@ class RNNCell:
     gates = 1
 
     @staticmethod
-    def forward(xa: np.ndarray, h0: np.ndarray, Wh: np.ndarray, packing: Packing):
-        """xa: (P, H); h0: (N, H) -> hs (P, H), cache."""
+    def forward(xa: np.ndarray, h0: np.ndarray, Wh: np.ndarray, packing: Packing, rows: np.ndarray | None = None):
+        """xa: (U, H) input projections, packed position p adds row ``rows[p]`` (default: p);
+        h0: (N, H) -> hs (P, H), cache."""
+        rows = np.arange(packing.total) if rows is None else rows
         hs = np.empty((packing.total, h0.shape[1]), dtype=h0.dtype)
         h = h0
         for t in range(packing.T):
             s, n = packing.rows(t), int(packing.batch_sizes[t])
             np.matmul(h[:n], Wh, out=hs[s])
-            K.rnn_tanh_forward(hs[s].size, hs[s], xa[s])
+            K.rnn_tanh_forward(hs[s].size, hs[s], xa, rows[s])
             h = hs[s]
         return hs, RNNCache(hs, h0, Wh, packing)
 
@@ -57,11 +72,12 @@ class RNNCell:
         """dhs: (P, H) -> dxa (P, H), dh0 (N, H), dWh (H, H)."""
         hs, h0, Wh, packing = cache
         dxa = np.empty_like(hs)
-        dh = np.zeros_like(h0)
+        dh = np.zeros_like(h0)  # rows a step has not reached yet get no recurrent gradient
+        scratch = np.empty(h0.size, dtype=h0.dtype)
         for t in reversed(range(packing.T)):
             s, n = packing.rows(t), int(packing.batch_sizes[t])
             K.rnn_tanh_backward(hs[s].size, dhs[s], dh[:n], hs[s], dxa[s])
-            np.matmul(dxa[s], Wh.T, out=dh[:n])
+            recurrent_grad(Wh, dxa[s], scratch, dh[:n])
         dWh = packing.shift_prev(hs, h0).T @ dxa
         return dxa, dh, dWh
 
@@ -89,8 +105,10 @@ class LSTMCell:
     gates = 4
 
     @staticmethod
-    def forward(xa: np.ndarray, h0: np.ndarray, Wh: np.ndarray, packing: Packing):
-        """xa: (P, 4H); h0: (N, H) -> hs (P, H), cache."""
+    def forward(xa: np.ndarray, h0: np.ndarray, Wh: np.ndarray, packing: Packing, rows: np.ndarray | None = None):
+        """xa: (U, 4H) input projections, packed position p adds row ``rows[p]`` (default: p);
+        h0: (N, H) -> hs (P, H), cache."""
+        rows = np.arange(packing.total) if rows is None else rows
         P, H = packing.total, h0.shape[1]
         gates = np.empty((P, 4 * H), dtype=h0.dtype)
         hs, cs, tcs = (np.empty((P, H), dtype=h0.dtype) for _ in range(3))
@@ -98,7 +116,7 @@ class LSTMCell:
         for t in range(packing.T):
             s, n = packing.rows(t), int(packing.batch_sizes[t])
             np.matmul(h[:n], Wh, out=gates[s])
-            K.lstm_gates_forward(gates[s].size, gates[s], xa[s], c[:n], hs[s], cs[s], tcs[s])
+            K.lstm_gates_forward(gates[s].size, gates[s], xa, rows[s], c[:n], hs[s], cs[s], tcs[s])
             h, c = hs[s], cs[s]
         return hs, LSTMCache(hs, cs, tcs, gates, h0, Wh, packing)
 
@@ -107,14 +125,15 @@ class LSTMCell:
         """dhs: (P, H) -> dxa (P, 4H), dh0 (N, H), dWh (H, 4H)."""
         hs, cs, tcs, gates, h0, Wh, packing = cache
         dxa = np.empty_like(gates)
-        dh = np.zeros_like(h0)
+        dh = np.zeros_like(h0)  # rows a step has not reached yet get no recurrent gradient
+        scratch = np.empty(h0.size, dtype=h0.dtype)
         dc = np.zeros_like(h0)
         c0 = np.zeros_like(h0)
         for t in reversed(range(packing.T)):
             s, n = packing.rows(t), int(packing.batch_sizes[t])
             c_prev = cs[packing.rows(t - 1)][:n] if t else c0[:n]
             K.lstm_gates_backward(gates[s].size, dhs[s], dh[:n], dc[:n], gates[s], c_prev, tcs[s], dxa[s])
-            np.matmul(dxa[s], Wh.T, out=dh[:n])
+            recurrent_grad(Wh, dxa[s], scratch, dh[:n])
         dWh = packing.shift_prev(hs, h0).T @ dxa
         return dxa, dh, dWh
 

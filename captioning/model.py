@@ -166,7 +166,7 @@ class CaptioningRNN:
         x_words = p["W_embed"][words]  # (U, W)
         xa_words = x_words @ p["Wx"]
         xa_words += p["b"]
-        hs, core = self.cell.forward(xa_words[inverse], h0[order], p["Wh"], packing)
+        hs, core = self.cell.forward(xa_words, h0[order], p["Wh"], packing, inverse)
         all_kept = bool(keep.all())
         sel = slice(None) if all_kept else np.flatnonzero(keep)
         h_sel = hs if all_kept else hs[sel]

@@ -5,8 +5,10 @@ import pytest
 import reference as ref
 
 import captioning as C
+from captioning.cells import recurrent_grad
 from captioning.kernels import elementwise as K
 from captioning.kernels.elementwise import softmax_xent
+from captioning.kernels.layout import transpose_into
 
 TOL = {np.float64: 1e-10, np.float32: 2e-4}
 SHAPES = [(1, 1, 3, 5), (1, 7, 4, 13), (5, 1, 6, 9), (6, 9, 5, 13), (17, 4, 8, 30)]  # N, T, D, H
@@ -51,18 +53,34 @@ def test_parallel_and_serial_gate_kernels_agree(rng, kernel):
     n, H = 37, 29
     pair = getattr(K, kernel)
     shapes = {
-        "lstm_gates_forward": [(n, 4 * H), (n, 4 * H), (n, H), (n, H), (n, H), (n, H)],
+        "lstm_gates_forward": [(n, 4 * H), (n + 5, 4 * H), "rows", (n, H), (n, H), (n, H), (n, H)],
         "lstm_gates_backward": [(n, H), (n, H), (n, H), (n, 4 * H), (n, H), (n, H), (n, 4 * H)],
-        "rnn_tanh_forward": [(n, H), (n, H)],
+        "rnn_tanh_forward": [(n, H), (n + 5, H), "rows"],
         "rnn_tanh_backward": [(n, H), (n, H), (n, H), (n, H)],
     }[kernel]
-    args = [rng.random(s) for s in shapes]
+    args = [rng.permutation(n + 5)[:n] if s == "rows" else rng.random(s) for s in shapes]
     a1 = [a.copy() for a in args]
     a2 = [a.copy() for a in args]
     pair.serial(*a1)
     pair.parallel(*a2)
     for u, v in zip(a1, a2, strict=True):
         np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("H,n", [(1, 1), (16, 16), (29, 37), (512, 128), (512, 25), (48, 0)])
+def test_transpose_into_matches_numpy_full_and_partial_tiles(rng, H, n):
+    src = rng.standard_normal((H, n)).astype(np.float32)
+    dst = np.full((n + 3, H), np.nan, dtype=np.float32)  # rows past n must stay untouched
+    transpose_into(src, dst[:n])
+    np.testing.assert_array_equal(dst[:n], src.T)
+    assert np.isnan(dst[n:]).all()
+
+
+def test_recurrent_grad_matches_the_plain_product(rng):
+    Wh, da = rng.standard_normal((13, 52)), rng.standard_normal((7, 52))
+    out = np.empty((9, 13))
+    recurrent_grad(Wh, da, np.empty(13 * 9), out[:7])
+    np.testing.assert_allclose(out[:7], da @ Wh.T, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

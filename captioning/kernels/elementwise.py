@@ -143,15 +143,16 @@ def sigmoid(x):
 
 
 @KernelPair
-def lstm_gates_forward(a, xa, c_prev, h, c, tc):
-    """a <- gates(a + xa); c = f*c_prev + i*g; tc = tanh(c); h = o*tc.
+def lstm_gates_forward(a, xa, rows, c_prev, h, c, tc):
+    """a <- gates(a + xa[rows]); c = f*c_prev + i*g; tc = tanh(c); h = o*tc.
 
-    a, xa: (n, 4H); c_prev, h, c, tc: (n, H).  ``a`` is overwritten in place.
+    a: (n, 4H); xa: (U, 4H) input projections; rows: (n,) the row of xa each row adds;
+    c_prev, h, c, tc: (n, H).  ``a`` is overwritten in place.
     """
     n = a.shape[0]
     H = h.shape[1]
     for r in prange(n):
-        ar, xr = a[r], xa[r]
+        ar, xr = a[r], xa[rows[r]]
         for j in range(3 * H):  # i, f, o are contiguous
             ar[j] = sigmoid(ar[j] + xr[j])
         ai, af, ao, ag = ar[:H], ar[H : 2 * H], ar[2 * H : 3 * H], ar[3 * H :]
@@ -195,11 +196,11 @@ def lstm_gates_backward(dh_out, dh_rec, dc, gates, c_prev, tc, da):
 
 
 @KernelPair
-def rnn_tanh_forward(a, xa):
-    """a <- tanh(a + xa), in place.  a, xa: (n, H)."""
+def rnn_tanh_forward(a, xa, rows):
+    """a <- tanh(a + xa[rows]), in place.  a: (n, H); xa: (U, H) input projections; rows: (n,)."""
     n, H = a.shape
     for r in prange(n):
-        ar, xr = a[r], xa[r]
+        ar, xr = a[r], xa[rows[r]]
         for j in range(H):
             ar[j] = tanh_(ar[j] + xr[j])
 

@@ -42,7 +42,7 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     check.shape(fn, "b", b, (4 * H,), "(4H,)")
     a = prev_h @ Wh
     next_h, next_c, tc = (np.empty_like(prev_h) for _ in range(3))
-    K.lstm_gates_forward(a.size, a, x @ Wx + b, np.ascontiguousarray(prev_c), next_h, next_c, tc)
+    K.lstm_gates_forward(a.size, a, x @ Wx + b, np.arange(N), np.ascontiguousarray(prev_c), next_h, next_c, tc)
     return next_h, next_c, LSTMStepCache(x, prev_h, prev_c, Wx, Wh, a, tc)
 
 
