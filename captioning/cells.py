@@ -1,10 +1,11 @@
 """Recurrent cells over the packed layout of :mod:`captioning.packing`.
 
-A cell only runs the recurrence: the input projection ``xa = x @ Wx + b`` of all
-steps is one BLAS product done by the caller, so inside the time loop there is
-just ``h @ Wh`` plus a Numba kernel for the element-wise part.
+A cell only runs the recurrence: the input projection ``xa = x @ Wx + b`` is one
+BLAS product done by the caller (the model makes it once per distinct word and
+passes which row each position adds), so inside the time loop there is just
+``h @ Wh`` plus a Numba kernel for the element-wise part, which looks the rows up.
 
-Shapes: P packed positions, N batch rows, H hidden size, G = gates * H.
+Shapes: P packed positions, N batch rows, H hidden size, G = gates * H, U rows of xa.
 """
 
 from __future__ import annotations
