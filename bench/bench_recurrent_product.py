@@ -26,21 +26,16 @@ import time
 import numpy as np
 from bench_train_step import H, make_batch
 from blas_kernels import kernel_envs, kernel_name
+from step_worker import batch_sizes
 
 G = 4 * H
 VARIANTS = ("da @ Wh.T", "Wh @ da.T", "+ transpose")
 
 
-def batch_sizes(N: int) -> list[int]:
-    mask = make_batch(N)[1][:, 1:] != 0
-    lengths = np.where(mask.any(axis=1), mask.shape[1] - np.argmax(mask[:, ::-1], axis=1), 0)
-    return [int((lengths > t).sum()) for t in range(int(lengths.max()))]
-
-
 def worker(N: int, rounds: int) -> dict:
     from captioning.kernels.layout import transpose_into
 
-    sizes = batch_sizes(N)
+    sizes = batch_sizes(make_batch(N)[1])
     offsets = np.cumsum([0, *sizes])
     rng = np.random.default_rng(0)
     Wh = rng.standard_normal((H, G), dtype=np.float32)

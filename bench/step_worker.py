@@ -88,6 +88,13 @@ def sgemm_step(batch, dims):
     return (lambda: a @ b), "numpy defaults"
 
 
+def batch_sizes(captions: np.ndarray) -> list[int]:
+    """Rows still running at each step once the batch is sorted by length, as the model packs it."""
+    mask = captions[:, 1:] != 0
+    lengths = np.where(mask.any(axis=1), mask.shape[1] - np.argmax(mask[:, ::-1], axis=1), 0)
+    return [int((lengths > t).sum()) for t in range(int(lengths.max()))]
+
+
 def products_step(batch, dims):
     """Only the matrix products CaptioningRNN.loss makes on this batch, back to back, in its layouts.
 
@@ -99,10 +106,8 @@ def products_step(batch, dims):
     G = 4 * H
     captions = batch["captions"]
     N = len(captions)
-    mask = captions[:, 1:] != 0
-    lengths = np.where(mask.any(axis=1), mask.shape[1] - np.argmax(mask[:, ::-1], axis=1), 0)
-    sizes = [int((lengths > t).sum()) for t in range(int(lengths.max()))]
-    P, U = sum(sizes), len(np.unique(captions[:, :-1][mask]))
+    sizes = batch_sizes(captions)
+    P, U = sum(sizes), len(np.unique(captions[:, :-1][captions[:, 1:] != 0]))
     rng = np.random.default_rng(0)
 
     def a(*shape):
